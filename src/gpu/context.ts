@@ -122,6 +122,7 @@ export class GpuContext {
   private readonly uniformRing: GPUBuffer;
   private uniformSlot = 0;
   private readonly errors: string[] = [];
+  private pendingDestroy: GPUBuffer[] = [];
   private lostReason: string | null = null;
   /** Dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
@@ -212,6 +213,30 @@ export class GpuContext {
     if (bytes > this.limits.maxBufferSize) throw new LimitError('maxBufferSize', bytes, this.limits.maxBufferSize, what);
   }
 
+  private readonly placeholders: Tensor[] = [];
+
+  /**
+   * Small tensors to bind where a kernel family's binding signature has a slot the entry point
+   * does not use (not counted in `liveTensors`). `placeholder` fills read-only slots and
+   * `placeholderOut` writable ones: one buffer may not be bound both ways in a dispatch.
+   */
+  get placeholder(): Tensor {
+    return this.placeholderAt(0);
+  }
+
+  get placeholderOut(): Tensor {
+    return this.placeholderAt(1);
+  }
+
+  private placeholderAt(i: number): Tensor {
+    if (!this.placeholders[i]) {
+      const t = this.tensor([4], `placeholder ${i}`);
+      this.live.delete(t);
+      this.placeholders[i] = t;
+    }
+    return this.placeholders[i];
+  }
+
   /** A zero-filled f32 tensor. */
   tensor(shape: readonly number[], label = ''): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -225,7 +250,10 @@ export class GpuContext {
     });
     const t = new Tensor(buffer, shape.slice(), (x) => {
       this.live.delete(x);
-      x.buffer.destroy();
+      // Commands recorded but not yet submitted may still use the buffer; WebGPU rejects a
+      // submit that references a destroyed buffer, so destruction waits for the next flush.
+      if (this.encoder) this.pendingDestroy.push(x.buffer);
+      else x.buffer.destroy();
     }, label);
     this.live.add(t);
     return t;
@@ -356,6 +384,9 @@ export class GpuContext {
     this.device.queue.submit([enc.finish()]);
     this.submitCount++;
     this.uniformSlot = 0;
+    // Submitted work keeps its buffers alive until it completes, so these can go now.
+    for (const b of this.pendingDestroy) b.destroy();
+    this.pendingDestroy = [];
   }
 
   /** Read back `count` elements of a tensor from `offset`. */
@@ -405,6 +436,7 @@ export class GpuContext {
   /** Free every tensor still alive and the device. */
   destroy(): void {
     for (const t of [...this.live]) t.destroy();
+    for (const t of this.placeholders) t?.buffer.destroy();
     this.uniformRing.destroy();
     this.device.destroy();
   }

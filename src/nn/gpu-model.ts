@@ -1,0 +1,210 @@
+/**
+ * Forward and batched backward passes of a model on the GPU.
+ *
+ * Every parametrized layer is a product with its augmented weight W~ = [W | b] (a slice of
+ * theta in the layout of layout.ts): dense `s = A~ W~^T`, conv `s_i = W~ P_i^T` with the patch
+ * matrix P_i (im2col). The forward pass keeps, per parametrized layer, the augmented inputs /
+ * patches and the pre-activations. The backward pass takes R seed rows per example (any vectors
+ * in output space: unit vectors for the Jacobian, loss gradients, square roots of the output
+ * metric for the Fisher) and returns, per layer, the signals S = d(seed . f)/ds at the
+ * pre-activation, for all n*R rows at once. Everything the lab computes (gradients, Jacobians,
+ * NTKs, Fisher Grams, KFAC factors) is a contraction of these two sets.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { matmul } from '../ops/matmul';
+import { activationForward, activationGradMul } from '../ops/elementwise';
+import { avgPoolBackward, avgPoolForward, col2im, denseAugment, im2col, swapAxes } from '../ops/patches';
+import { numel, type ConvPlan, type LayerPlan, type ModelPlan, type ParamLayerPlan } from './layout';
+
+export interface ForwardState {
+  n: number;
+  /** Per parametrized layer: augmented inputs (n x m) or patches (n x T x m). */
+  patches: Tensor[];
+  /** Per parametrized layer: pre-activations (n x out) or (n x out x T), NCHW. */
+  pre: Tensor[];
+  /** Model outputs f (n x c). */
+  output: Tensor;
+  /** Intermediate activations owned by the state. */
+  temps: Tensor[];
+}
+
+/** Signals of a batched backward pass: per parametrized layer, (n R) x out x T. */
+export interface Signals {
+  n: number;
+  R: number;
+  perLayer: Tensor[];
+}
+
+export class GpuModel {
+  constructor(
+    readonly ctx: GpuContext,
+    readonly plan: ModelPlan,
+  ) {}
+
+  /** Forward pass of `n` examples `x` (n x inputSize) at parameters `theta` (P). */
+  forward(x: Tensor, n: number, theta: Tensor): ForwardState {
+    const ctx = this.ctx;
+    const state: ForwardState = { n, patches: [], pre: [], output: x, temps: [] };
+    let cur = x;
+    for (const layer of this.plan.layers) {
+      switch (layer.kind) {
+        case 'dense': {
+          const m = layer.fanIn + 1;
+          const aug = ctx.tensor([n, m], `A~ ${layer.layerIndex}`);
+          denseAugment(ctx, layer, cur, aug, n);
+          const s = ctx.tensor([n, layer.out], `s ${layer.layerIndex}`);
+          matmul(ctx, { a: aug, b: { t: theta, offset: layer.offset, ld: m }, c: s, M: n, N: layer.out, K: m, transB: true });
+          state.patches.push(aug);
+          state.pre.push(s);
+          cur = this.activate(layer, s, n, state);
+          break;
+        }
+        case 'conv2d': {
+          const m = layer.fanIn + 1;
+          const T = layer.positions;
+          const patches = ctx.tensor([n, T, m], `P ${layer.layerIndex}`);
+          im2col(ctx, layer, cur, patches, n);
+          const s = ctx.tensor([n, layer.out, T], `s ${layer.layerIndex}`);
+          matmul(ctx, {
+            a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
+            b: { t: patches, ld: m, stride: T * m },
+            c: { t: s, stride: layer.out * T },
+            M: layer.out,
+            N: T,
+            K: m,
+            transB: true,
+            batch: n,
+          });
+          state.patches.push(patches);
+          state.pre.push(s);
+          cur = this.activate(layer, s, n, state);
+          break;
+        }
+        case 'avgpool2d': {
+          const y = ctx.tensor([n, ...layer.outShape], `pool ${layer.layerIndex}`);
+          avgPoolForward(ctx, poolShape(layer), cur, y, n);
+          state.temps.push(y);
+          cur = y;
+          break;
+        }
+        case 'flatten':
+          break;
+      }
+    }
+    state.output = cur;
+    return state;
+  }
+
+  private activate(layer: ParamLayerPlan, s: Tensor, n: number, state: ForwardState): Tensor {
+    if (layer.activation === 'linear') return s;
+    const a = this.ctx.tensor(s.shape, `a ${layer.layerIndex}`);
+    activationForward(this.ctx, layer.activation, s, a, n * numel(layer.outShape));
+    state.temps.push(a);
+    return a;
+  }
+
+  /**
+   * Batched backward pass: `seeds` holds R rows of c output-space vectors per example
+   * ((n R) x c, row i*R + r). Returns the signals at every parametrized layer's pre-activation.
+   * `firstLayer` stops the pass early (signals below it are not needed).
+   */
+  backward(state: ForwardState, seeds: Tensor, R: number, theta: Tensor, firstLayer = 0): Signals {
+    const ctx = this.ctx;
+    const n = state.n;
+    const rows = n * R;
+    const plan = this.plan;
+    const perLayer: Tensor[] = new Array(plan.paramLayers.length);
+    // g: gradient with respect to the current layer's output activation, rows x outSize.
+    let g = ctx.tensor([rows, plan.c], 'g out');
+    ctx.copy(seeds, g, rows * plan.c);
+    for (let li = plan.layers.length - 1; li >= 0; li--) {
+      const layer: LayerPlan = plan.layers[li];
+      if (layer.kind === 'flatten') continue;
+      if (layer.kind === 'avgpool2d') {
+        const dx = ctx.tensor([rows, ...layer.inShape], `g pool ${li}`);
+        avgPoolBackward(ctx, poolShape(layer), g, dx, rows);
+        g.destroy();
+        g = dx;
+        continue;
+      }
+      const p = layer.paramIndex;
+      const outSize = numel(layer.outShape);
+      activationGradMul(ctx, layer.activation, state.pre[p], g, outSize, R, n);
+      perLayer[p] = g;
+      if (p <= firstLayer) {
+        // Nothing below needs a signal: free what is left of the pass and stop.
+        if (p < firstLayer) throw new Error('backward: firstLayer beyond the reached layer');
+        return { n, R, perLayer };
+      }
+      const m = layer.fanIn + 1;
+      if (layer.kind === 'dense') {
+        const dIn = ctx.tensor([rows, layer.fanIn], `g in ${li}`);
+        matmul(ctx, { a: g, b: { t: theta, offset: layer.offset, ld: m }, c: dIn, M: rows, N: layer.fanIn, K: layer.out, alpha: layer.wMul });
+        g = dIn;
+      } else {
+        const T = layer.positions;
+        const dP = ctx.tensor([rows, T, layer.fanIn], `g patches ${li}`);
+        matmul(ctx, {
+          a: { t: g, ld: T, stride: layer.out * T },
+          b: { t: theta, offset: layer.offset, ld: m, stride: 0 },
+          c: { t: dP, stride: T * layer.fanIn },
+          M: T,
+          N: layer.fanIn,
+          K: layer.out,
+          transA: true,
+          batch: rows,
+        });
+        const dX = ctx.tensor([rows, ...layer.inShape], `g in ${li}`);
+        col2im(ctx, layer, dP, dX, rows);
+        dP.destroy();
+        g = dX;
+      }
+    }
+    g.destroy();
+    return { n, R, perLayer };
+  }
+
+  /**
+   * Gradient sum_i S_i^T A~_i of one seed row per example (R = 1), written into `grad` (P) at
+   * each layer's offset in the [W | b] layout. With seeds dL/df this is dL/dtheta.
+   */
+  gradient(state: ForwardState, signals: Signals, grad: Tensor): void {
+    if (signals.R !== 1) throw new Error('gradient needs one seed row per example');
+    const ctx = this.ctx;
+    const n = state.n;
+    for (const layer of this.plan.paramLayers) {
+      const p = layer.paramIndex;
+      const m = layer.fanIn + 1;
+      const S = signals.perLayer[p];
+      if (layer.kind === 'dense') {
+        matmul(ctx, { a: S, b: state.patches[p], c: { t: grad, offset: layer.offset }, M: layer.out, N: m, K: n, transA: true });
+      } else {
+        const T = layer.positions;
+        const St = ctx.tensor([layer.out, n, T], 'S^T');
+        swapAxes(ctx, S, St, n, layer.out, T);
+        matmul(ctx, { a: St, b: state.patches[p], c: { t: grad, offset: layer.offset }, M: layer.out, N: m, K: n * T });
+        St.destroy();
+      }
+    }
+  }
+
+  releaseForward(state: ForwardState): void {
+    for (const t of [...state.patches, ...state.pre, ...state.temps]) t.destroy();
+    state.patches = [];
+    state.pre = [];
+    state.temps = [];
+  }
+
+  releaseSignals(signals: Signals): void {
+    for (const t of signals.perLayer) t?.destroy();
+    signals.perLayer = [];
+  }
+}
+
+function poolShape(layer: LayerPlan) {
+  const [channels, h, w] = layer.inShape;
+  return { channels, h, w, q: (layer as { size: number }).size };
+}
+
+export type { ConvPlan };
