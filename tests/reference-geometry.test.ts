@@ -13,15 +13,19 @@ import {
   centerNtk,
   fisherFromWhitened,
   fisherFrobeniusFromWhitened,
+  fisherNormsFromWhitenedKernel,
   fisherTraceFromWhitened,
   kernelTargetAlignment,
   kfacLayer,
   metricFactors,
   ntkFromJacobian,
+  ntkFromSignals,
   ntkPerLayer,
+  ntkWithLayers,
   ntkTargetAlignment,
   ntkTrace,
   spectrumSummary,
+  whitenKernel,
   whitenRows,
 } from '../src/reference/geometry';
 import { frobenius } from '../src/reference/linalg';
@@ -40,7 +44,7 @@ function setup(spec: ReturnType<typeof randomSpec>) {
 
 describe('Fisher / GGN', () => {
   const spec = randomSpec({ ...CONV_STRIDED, loss: 'cross_entropy', n: 6, seed: 21 });
-  const { n, c, fw, J, Z, P } = setup(spec);
+  const { n, c, fw, J, Z, P, Lt } = setup(spec);
   const F = fisherFromWhitened(Z, n, c, P);
 
   it('cross_entropy: equals (1/n) sum_i J_i^T (diag p - p p^T) J_i formed directly', () => {
@@ -59,17 +63,22 @@ describe('Fisher / GGN', () => {
     expect(normErr(F, ref)).toBeLessThan(1e-13);
   });
 
-  it('trace and Frobenius norm from Z equal those of F', () => {
+  it('trace and Frobenius norm from Z, and from the whitened NTK L^T K L, equal those of F', () => {
     let tr = 0;
     for (let a = 0; a < P; a++) tr += F[a * P + a];
     expect(Math.abs(fisherTraceFromWhitened(Z, n) - tr) / tr).toBeLessThan(1e-13);
     expect(Math.abs(fisherFrobeniusFromWhitened(Z, n, c, P) - frobenius(F)) / frobenius(F)).toBeLessThan(1e-13);
+    const W = whitenKernel(ntkFromJacobian(J, n * c, P), n, c, Lt);
+    expect(normErr(W, ntkFromJacobian(Z, n * c, P))).toBeLessThan(1e-13);
+    const norms = fisherNormsFromWhitenedKernel(W, n, c);
+    expect(Math.abs(norms.trace - tr) / tr).toBeLessThan(1e-13);
+    expect(Math.abs(norms.frobenius - frobenius(F)) / frobenius(F)).toBeLessThan(1e-13);
   });
 });
 
 describe('KFAC / EKFAC', () => {
   const spec = randomSpec({ ...CONV_STRIDED, loss: 'cross_entropy', n: 6, seed: 21 });
-  const { n, c, fw, signals, Z, Lt, P } = setup(spec);
+  const { n, c, fw, signals, Z, Lt, P, J } = setup(spec);
   const F = fisherFromWhitened(Z, n, c, P);
   const layers = fw.plan.paramLayers;
   const results = layers.map((l) =>
@@ -147,6 +156,15 @@ describe('KFAC / EKFAC', () => {
       expect(Math.abs(g.frobErrKfac - k.frobErrKfac) / k.frobExact).toBeLessThan(1e-7);
       expect(Math.abs(g.frobErrEkfac - k.frobErrEkfac) / k.frobExact).toBeLessThan(1e-7);
       expect(normErr(g.ekfacS, k.ekfacS)).toBe(0);
+      // Same, with the layer's whitened kernel from the NTK instead of a Gram product over Z.
+      const Kl = ntkFromJacobian(J, n * c, P, l.offset, l.offset + l.size);
+      const w = kfacLayer(fw, l, whitenRows(signals[l.paramIndex], n, c, l.out * l.positions, Lt), Z, {
+        withBlocks: false,
+        explicitMaxParams: 0,
+        whitenedLayerKernel: whitenKernel(Kl, n, c, Lt),
+      });
+      expect(Math.abs(w.frobExact - k.frobExact) / k.frobExact).toBeLessThan(1e-12);
+      expect(Math.abs(w.frobErrKfac - k.frobErrKfac) / k.frobExact).toBeLessThan(1e-7);
     });
   });
 
@@ -162,6 +180,19 @@ describe('KFAC / EKFAC', () => {
 });
 
 describe('kernels and alignments', () => {
+  it('factorized NTK from signals equals J J^T per layer (dense (ÃÃ^T)⊙(SS^T), conv via its block)', () => {
+    for (const spec of [
+      randomSpec({ ...CONV_STRIDED, loss: 'cross_entropy', n: 5, seed: 8 }),
+      randomSpec({ ...MLP_SIGMOID, loss: 'mse', n: 7, seed: 9, scheme: 'ntk', sigma_w: 1.3, sigma_b: 0.2 }),
+    ]) {
+      const { n, c, J, plan, fw, signals } = setup(spec);
+      const ref = ntkWithLayers(J, plan, n * c);
+      const fac = ntkFromSignals(fw, signals);
+      expect(normErr(fac.K, ref.K)).toBeLessThan(1e-14);
+      fac.Kl.forEach((k, l) => expect(normErr(k, ref.Kl[l])).toBeLessThan(1e-14));
+    }
+  });
+
   it('per-layer traced kernels sum to the traced NTK', () => {
     const spec = randomSpec({ ...CONV_STRIDED, loss: 'cross_entropy', n: 5, seed: 8 });
     const { n, c, J, P, plan } = setup(spec);
