@@ -6,7 +6,8 @@
 // float64 accumulation across blocks and pairwise (tree) accumulation within a block: the error
 // grows like log2(1024) * eps32 rather than n * eps32.
 // x is read with a stride (strideX = N + 1 sums the diagonal of an N x N matrix: a trace).
-// MODE: 0 sum, 1 sum of squares, 2 dot. Dispatch: ceil(n / 1024) workgroups, (x, y) grid.
+// MODE: 0 sum, 1 sum of squares, 2 dot, 3 sign agreement count [x > 0] == [y > 0] (relu
+// activation-pattern similarity), 4 count of non-finite x (divergence checks). Dispatch: ceil(n / 1024) workgroups, (x, y) grid.
 
 override MODE: u32 = 0u;
 
@@ -25,6 +26,11 @@ fn term(i: u32) -> f32 {
   switch (MODE) {
     case 1u: { return v * v; }
     case 2u: { return v * y[p.offY + i]; }
+    case 3u: { return select(0.0, 1.0, (v > 0.0) == (y[p.offY + i] > 0.0)); }
+    case 4u: {
+      // Test the exponent bits: WGSL compilers may assume finite math and fold v != v away.
+      return select(0.0, 1.0, (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u);
+    }
     default: { return v; }
   }
 }

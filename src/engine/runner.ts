@@ -6,6 +6,7 @@
 import type { GpuContext } from '../gpu/context';
 import type { ResolvedSpec } from '../spec/types';
 import { analyze, applicableKeys } from './analyze';
+import { trainTrajectory } from '../dynamics/trajectory';
 
 export interface RunOptions {
   onNote?: (note: string) => void;
@@ -14,10 +15,14 @@ export interface RunOptions {
 /** The keys a spec asks for (explicit `compute`, or all that apply). */
 export function requestedKeys(spec: ResolvedSpec): string[] {
   if (spec.compute) return spec.compute;
-  return applicableKeys(spec);
+  const keys = applicableKeys(spec);
+  if (spec.train) keys.push('train');
+  return keys;
 }
 
 export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
   const keys = new Set(requestedKeys(spec));
-  return analyze(ctx, spec, { keys, onNote: opts.onNote });
+  const result = await analyze(ctx, spec, { keys, onNote: opts.onNote });
+  if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
+  return result;
 }

@@ -189,6 +189,98 @@ export class GpuModel {
     }
   }
 
+  /**
+   * Jacobian-vector product J(theta) v (n x c) by forward-mode differentiation through the
+   * network frozen at `state` (a forward pass at `theta`): per parametrized layer
+   * ds = d(A~) W~^T + A~ V~^T, where V~ is the layer's slice of `v` and d(A~) the tangent of the
+   * augmented input (its bias entry is constant, so 0); then da = act'(s) o ds.
+   * This is how the linearized model f0 + J0 (theta - theta0) is evaluated without J0.
+   */
+  jvp(state: ForwardState, theta: Tensor, v: Tensor): Tensor {
+    const ctx = this.ctx;
+    const n = state.n;
+    let tangent: Tensor | null = null; // tangent of the current activation; null = 0 (the input)
+    const owned: Tensor[] = [];
+    for (const layer of this.plan.layers) {
+      switch (layer.kind) {
+        case 'dense': {
+          const p = layer.paramIndex;
+          const m = layer.fanIn + 1;
+          const ds = ctx.tensor([n, layer.out], `ds ${layer.layerIndex}`);
+          // A~ V~^T: the parameters' direct contribution.
+          matmul(ctx, { a: state.patches[p], b: { t: v, offset: layer.offset, ld: m }, c: ds, M: n, N: layer.out, K: m, transB: true });
+          if (tangent) {
+            matmul(ctx, {
+              a: tangent,
+              b: { t: theta, offset: layer.offset, ld: m },
+              c: ds,
+              M: n,
+              N: layer.out,
+              K: layer.fanIn,
+              transB: true,
+              alpha: layer.wMul,
+              beta: 1,
+            });
+          }
+          activationGradMul(ctx, layer.activation, state.pre[p], ds, layer.out, 1, n);
+          owned.push(ds);
+          tangent = ds;
+          break;
+        }
+        case 'conv2d': {
+          const p = layer.paramIndex;
+          const m = layer.fanIn + 1;
+          const T = layer.positions;
+          const ds = ctx.tensor([n, layer.out, T], `ds ${layer.layerIndex}`);
+          matmul(ctx, {
+            a: { t: v, offset: layer.offset, ld: m, stride: 0 },
+            b: { t: state.patches[p], ld: m, stride: T * m },
+            c: { t: ds, stride: layer.out * T },
+            M: layer.out,
+            N: T,
+            K: m,
+            transB: true,
+            batch: n,
+          });
+          if (tangent) {
+            // Patches of the input tangent; the appended bias entry is constant, so its tangent is 0.
+            const dP = ctx.tensor([n, T, m], `dP ${layer.layerIndex}`);
+            im2col(ctx, { ...layer, bMul: 0 }, tangent, dP, n);
+            matmul(ctx, {
+              a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
+              b: { t: dP, ld: m, stride: T * m },
+              c: { t: ds, stride: layer.out * T },
+              M: layer.out,
+              N: T,
+              K: m,
+              transB: true,
+              batch: n,
+              beta: 1,
+            });
+            dP.destroy();
+          }
+          activationGradMul(ctx, layer.activation, state.pre[p], ds, layer.out * T, 1, n);
+          owned.push(ds);
+          tangent = ds;
+          break;
+        }
+        case 'avgpool2d': {
+          if (!tangent) break;
+          const y = ctx.tensor([n, ...layer.outShape], `dpool ${layer.layerIndex}`);
+          avgPoolForward(ctx, poolShape(layer), tangent, y, n);
+          owned.push(y);
+          tangent = y;
+          break;
+        }
+        case 'flatten':
+          break;
+      }
+    }
+    const out = tangent!;
+    for (const t of owned) if (t !== out) t.destroy();
+    return out;
+  }
+
   releaseForward(state: ForwardState): void {
     for (const t of [...state.patches, ...state.pre, ...state.temps]) t.destroy();
     state.patches = [];

@@ -7,7 +7,7 @@ import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
 
-type Mode = 0 | 1 | 2;
+type Mode = 0 | 1 | 2 | 3 | 4;
 
 /** Record the reduction; returns the partials tensor (caller destroys it after reading). */
 export function reducePartials(ctx: GpuContext, mode: Mode, x: Tensor, y: Tensor | null, n: number, offX = 0, offY = 0, strideX = 1): Tensor {
@@ -44,6 +44,16 @@ export async function sumOfSquares(ctx: GpuContext, x: Tensor, n = x.size, off =
 
 export async function dot(ctx: GpuContext, x: Tensor, y: Tensor, n = x.size, offX = 0, offY = 0): Promise<number> {
   return finish(ctx, reducePartials(ctx, 2, x, y, n, offX, offY));
+}
+
+/** Number of positions where [x > 0] == [y > 0]. */
+export async function signAgreement(ctx: GpuContext, x: Tensor, y: Tensor, n = x.size): Promise<number> {
+  return finish(ctx, reducePartials(ctx, 3, x, y, n));
+}
+
+/** Number of non-finite (NaN or infinite) entries. */
+export async function countNonFinite(ctx: GpuContext, x: Tensor, n = x.size): Promise<number> {
+  return finish(ctx, reducePartials(ctx, 4, x, null, n));
 }
 
 /** Trace of an N x N matrix. */

@@ -1,0 +1,172 @@
+/**
+ * Probes of the actual model's tangent kernel during training (fixture README sections 7, 9, 11;
+ * NTK alignment and Lazy vs Hasty): alignments of the current kernel with the targets, its
+ * similarity to the kernel at theta0 (raw and centered), and the relu activation-pattern
+ * similarity. Everything runs on the GPU; only scalars are read back (and the kernel itself
+ * when its spectrum is asked for).
+ */
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import type { GpuModel, ForwardState } from '../nn/gpu-model';
+import { numel, type ModelPlan } from '../nn/layout';
+import { identitySeeds } from '../ops/loss';
+import { centerKernel } from '../ops/ntk';
+import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
+import { tangentKernels } from '../geometry/kernels';
+import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets } from '../geometry/alignment';
+import type { AlignmentMetrics } from '../engine/session-types';
+
+export interface KernelState {
+  total: Tensor;
+  perLayer: Tensor[];
+}
+
+/** The full and per-layer tangent kernels (nc x nc) of `f` at a forward state. */
+export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState, theta: Tensor): KernelState {
+  const { n } = state;
+  const c = model.plan.c;
+  const seeds = ctx.tensor([n * c, c], 'unit seeds');
+  identitySeeds(ctx, seeds, n, c);
+  const signals = model.backward(state, seeds, c, theta);
+  seeds.destroy();
+  const k = tangentKernels(ctx, model.plan, state, signals, { perLayer: true });
+  model.releaseSignals(signals);
+  return k;
+}
+
+export function releaseKernels(k: KernelState): void {
+  k.total.destroy();
+  for (const t of k.perLayer) t.destroy();
+}
+
+/** Every alignment of one kernel state. */
+export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Promise<AlignmentMetrics> {
+  const total = await kernelAlignments(ctx, k.total, targets, { traced: true, full: true });
+  const per = [];
+  for (const Kl of k.perLayer) per.push(await kernelAlignments(ctx, Kl, targets, { traced: true, full: true }));
+  return {
+    uncentered: total.uncentered,
+    centered: total.centered,
+    ntk_uncentered: total.ntk_uncentered,
+    ntk_centered: total.ntk_centered,
+    per_layer_uncentered: per.map((a) => a.uncentered),
+    per_layer_centered: per.map((a) => a.centered),
+    per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
+    per_layer_ntk_centered: per.map((a) => a.ntk_centered),
+  };
+}
+
+export interface ProbeResult {
+  alignment: AlignmentMetrics;
+  ntkSimilarityToInit: number;
+  ntkSimilarityToInitCentered: number;
+  reluSignSimilarity: number | null;
+}
+
+/** Kernel probes against the state at theta0, reused at every checkpoint. */
+export class KernelProbe {
+  readonly initial: ProbeResult;
+  private readonly K0: KernelState;
+  private readonly K0c: Tensor;
+  private readonly norm0: number;
+  private readonly norm0c: number;
+  private readonly targets: AlignmentTargets;
+  private readonly N: number;
+  private readonly reluUnits: number;
+
+  private constructor(
+    private readonly ctx: GpuContext,
+    private readonly model: GpuModel,
+    private readonly state0: ForwardState,
+    K0: KernelState,
+    K0c: Tensor,
+    norms: [number, number],
+    targets: AlignmentTargets,
+    alignment0: AlignmentMetrics,
+  ) {
+    this.K0 = K0;
+    this.K0c = K0c;
+    [this.norm0, this.norm0c] = norms;
+    this.targets = targets;
+    this.N = state0.n * model.plan.c;
+    this.reluUnits = reluIndices(model.plan).reduce((s, l) => s + l.units, 0);
+    this.initial = {
+      alignment: alignment0,
+      ntkSimilarityToInit: 1,
+      ntkSimilarityToInitCentered: 1,
+      reluSignSimilarity: this.reluUnits > 0 ? 1 : null,
+    };
+  }
+
+  /** Build from the forward state at theta0 and the targets Y (n x c, one-hot for classes). */
+  static async create(ctx: GpuContext, model: GpuModel, state0: ForwardState, theta0: Tensor, Y: Float64Array): Promise<KernelProbe> {
+    const { n } = state0;
+    const c = model.plan.c;
+    const N = n * c;
+    const K0 = kernelsAt(ctx, model, state0, theta0);
+    const K0c = ctx.tensor([N, N], 'K0 centered');
+    centerKernel(ctx, K0.total, K0c, n, c);
+    const targets = uploadTargets(ctx, Y, n, c);
+    const [s0, s0c] = await Promise.all([sumOfSquares(ctx, K0.total, N * N), sumOfSquares(ctx, K0c, N * N)]);
+    const alignment0 = await alignmentsOf(ctx, K0, targets);
+    return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
+  }
+
+  /** The kernel at theta0 (nc x nc), owned by the probe. */
+  get kernel0(): Tensor {
+    return this.K0.total;
+  }
+
+  /**
+   * Probe the model at `theta`, given its forward state on the training inputs. With
+   * `keepKernel`, the current full kernel is returned too (caller destroys it).
+   */
+  async measure(state: ForwardState, theta: Tensor, keepKernel = false): Promise<{ probe: ProbeResult; kernel: Tensor | null }> {
+    const ctx = this.ctx;
+    const N = this.N;
+    const { n } = state;
+    const c = this.model.plan.c;
+    const K = kernelsAt(ctx, this.model, state, theta);
+    const alignment = await alignmentsOf(ctx, K, this.targets);
+    const Kc = ctx.tensor([N, N], 'K centered');
+    centerKernel(ctx, K.total, Kc, n, c);
+    const [kk, kkc, cross, crossc] = await Promise.all([
+      sumOfSquares(ctx, K.total, N * N),
+      sumOfSquares(ctx, Kc, N * N),
+      dot(ctx, K.total, this.K0.total, N * N),
+      dot(ctx, Kc, this.K0c, N * N),
+    ]);
+    Kc.destroy();
+    let relu: number | null = null;
+    if (this.reluUnits > 0) {
+      let agree = 0;
+      for (const { paramIndex, units } of reluIndices(this.model.plan)) {
+        agree += await signAgreement(ctx, state.pre[paramIndex], this.state0.pre[paramIndex], n * units);
+      }
+      relu = agree / (n * this.reluUnits);
+    }
+    const kernel = keepKernel ? K.total : null;
+    if (!keepKernel) K.total.destroy();
+    for (const t of K.perLayer) t.destroy();
+    return {
+      probe: {
+        alignment,
+        ntkSimilarityToInit: cross / (Math.sqrt(kk) * this.norm0),
+        ntkSimilarityToInitCentered: crossc / (Math.sqrt(kkc) * this.norm0c),
+        reluSignSimilarity: relu,
+      },
+      kernel,
+    };
+  }
+
+  dispose(): void {
+    releaseKernels(this.K0);
+    this.K0c.destroy();
+    releaseTargets(this.targets);
+  }
+}
+
+/** Parametrized relu layers and their unit counts (out * positions), in layer order. */
+export function reluIndices(plan: ModelPlan): { paramIndex: number; units: number }[] {
+  return plan.paramLayers.filter((l) => l.activation === 'relu').map((l) => ({ paramIndex: l.paramIndex, units: numel(l.outShape) }));
+}

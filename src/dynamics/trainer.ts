@@ -1,0 +1,306 @@
+/**
+ * The actual model and its linearization at theta0, trained side by side on the GPU from the same
+ * theta0 with the same batches (fixture README section 8; Lazy vs Hasty).
+ *
+ *   h(x; theta)     = f(x; theta)                              if alpha == 1 exactly
+ *                   = alpha (f(x; theta) - f(x; theta0))       otherwise
+ *   h_lin(x; theta) = the same rule applied to f_lin = f(x; theta0) + J0(x) (theta - theta0)
+ *   objective       = L(h(X), Y) / alpha^2,   grad = (1/alpha) J^T dL/dh
+ *
+ * The linearized model is never given its Jacobian: its outputs are a JVP through the network
+ * frozen at theta0 and its gradient a VJP at theta0, so it scales to models whose Jacobian does
+ * not fit in memory. Both models store their displacement delta = theta - theta0 (what the
+ * linearized model is a function of, and what `param_distance` measures), so neither loses
+ * precision to theta0's magnitude.
+ *
+ * Optimizers: full-batch GD (the fixtures), minibatch SGD with momentum (PyTorch convention
+ * v = mu v + g, theta -= lr v) and L2 weight decay (g += wd theta), one seeded data order shared
+ * by both models. Divergence is caught by a non-finite check of the parameters at each readback.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { GpuModel, type ForwardState } from '../nn/gpu-model';
+import type { ModelPlan } from '../nn/layout';
+import { axpby } from '../ops/elementwise';
+import { lossAndGrad } from '../ops/loss';
+import { NonFiniteWatch } from '../ops/check';
+import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
+import { Rng } from '../util/rng';
+import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
+
+export type ModelKind = 'actual' | 'linearized';
+
+/** Outputs h and per-example losses of one model on one split. */
+export interface Evaluation {
+  outputs: Float32Array;
+  perExample: Float32Array;
+  loss: number;
+}
+
+/** Minibatch order: a seeded permutation per epoch, batches in order, the last one possibly short. */
+export class BatchSchedule {
+  private order: number[] = [];
+  private pos = 0;
+  private readonly rng: Rng;
+
+  constructor(
+    readonly n: number,
+    readonly batchSize: number,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed ^ 0x5eed);
+  }
+
+  /** Indices of the next batch. */
+  next(): number[] {
+    if (this.batchSize >= this.n) return Array.from({ length: this.n }, (_, i) => i);
+    if (this.pos >= this.order.length) {
+      this.order = Array.from({ length: this.n }, (_, i) => i);
+      this.rng.shuffle(this.order);
+      this.pos = 0;
+    }
+    const b = this.order.slice(this.pos, this.pos + this.batchSize);
+    this.pos += this.batchSize;
+    return b;
+  }
+}
+
+interface ModelState {
+  delta: Tensor;
+  velocity: Tensor | null;
+}
+
+export class Trainer {
+  readonly model: GpuModel;
+  readonly theta0: Tensor;
+  readonly train: DeviceSplit;
+  readonly test: DeviceSplit | null;
+  /** Forward state at theta0 on the whole training / test set (the linearization point). */
+  readonly state0: ForwardState;
+  readonly state0Test: ForwardState | null;
+  readonly cfg: ResolvedTrain;
+  readonly alpha: number;
+  readonly fullBatch: boolean;
+  private readonly models: { actual: ModelState; linearized: ModelState | null };
+  private readonly thetaWork: Tensor;
+  private readonly grad: Tensor;
+  private readonly schedule: BatchSchedule;
+  private readonly watches: Record<ModelKind, NonFiniteWatch | null>;
+  /** Steps taken. */
+  step = 0;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly spec: ResolvedSpec,
+    readonly plan: ModelPlan,
+    private readonly withLinearized = true,
+  ) {
+    if (!spec.train) throw new Error('train: the spec has no train section');
+    this.cfg = spec.train;
+    this.alpha = spec.train.alpha;
+    this.model = new GpuModel(ctx, plan);
+    const P = plan.P;
+    this.theta0 = ctx.upload(spec.theta, [P], 'theta0');
+    this.train = uploadSplit(ctx, spec, plan, 'train')!;
+    this.test = uploadSplit(ctx, spec, plan, 'test');
+    this.state0 = this.model.forward(this.train.x, this.train.n, this.theta0);
+    this.state0Test = this.test ? this.model.forward(this.test.x, this.test.n, this.theta0) : null;
+    const withMomentum = this.cfg.momentum > 0;
+    const make = (): ModelState => ({ delta: ctx.tensor([P], 'delta'), velocity: withMomentum ? ctx.tensor([P], 'velocity') : null });
+    this.models = { actual: make(), linearized: withLinearized ? make() : null };
+    this.thetaWork = ctx.tensor([P], 'theta');
+    this.grad = ctx.tensor([P], 'grad');
+    this.fullBatch = this.cfg.batchSize >= this.train.n;
+    this.schedule = new BatchSchedule(this.train.n, this.cfg.batchSize, this.cfg.seed);
+    this.watches = { actual: new NonFiniteWatch(ctx), linearized: withLinearized ? new NonFiniteWatch(ctx) : null };
+  }
+
+  /**
+   * The first step whose update made a model's parameters non-finite (the step count after
+   * the update, so the state at that step is the first bad one), or null.
+   */
+  async divergence(): Promise<{ step: number; model: ModelKind } | null> {
+    const a = await this.watches.actual!.firstBadStep();
+    const l = this.watches.linearized ? await this.watches.linearized.firstBadStep() : null;
+    if (a === null && l === null) return null;
+    if (l === null || (a !== null && a <= l)) return { step: a!, model: 'actual' };
+    return { step: l, model: 'linearized' };
+  }
+
+  get hasLinearized(): boolean {
+    return this.withLinearized;
+  }
+
+  private modelState(kind: ModelKind): ModelState {
+    const m = this.models[kind];
+    if (!m) throw new Error('this trainer has no linearized model');
+    return m;
+  }
+
+  delta(kind: ModelKind): Tensor {
+    return this.modelState(kind).delta;
+  }
+
+  /** theta = theta0 + delta of a model, into the work buffer (returned). */
+  theta(kind: ModelKind): Tensor {
+    this.ctx.copy(this.theta0, this.thetaWork);
+    axpby(this.ctx, 1, this.modelState(kind).delta, 1, this.thetaWork);
+    return this.thetaWork;
+  }
+
+  /** h from raw outputs f and f(theta0) per the alpha rule; returns a new tensor. */
+  private scaleOutputs(f: Tensor, f0: Tensor, rows: number): Tensor {
+    const c = this.plan.c;
+    const h = this.ctx.tensor([rows, c], 'h');
+    this.ctx.copy(f, h, rows * c);
+    if (this.alpha !== 1) axpby(this.ctx, -this.alpha, f0, this.alpha, h, rows * c);
+    return h;
+  }
+
+  /** h_lin from J0 delta and f(theta0). */
+  private linearOutputs(jv: Tensor, f0: Tensor, rows: number): Tensor {
+    const c = this.plan.c;
+    const h = this.ctx.tensor([rows, c], 'h lin');
+    if (this.alpha === 1) {
+      this.ctx.copy(jv, h, rows * c);
+      axpby(this.ctx, 1, f0, 1, h, rows * c);
+    } else {
+      axpby(this.ctx, this.alpha, jv, 0, h, rows * c);
+    }
+    return h;
+  }
+
+  /**
+   * Outputs h of a model on a split, given the forward state at theta0 on that split (and, for
+   * the actual model, the forward state at theta). Caller destroys the returned tensor.
+   */
+  outputsOn(kind: ModelKind, state0: ForwardState, x: Tensor, rows: number): { h: Tensor; stateAt: ForwardState | null } {
+    if (kind === 'actual') {
+      const st = this.model.forward(x, rows, this.theta('actual'));
+      return { h: this.scaleOutputs(st.output, state0.output, rows), stateAt: st };
+    }
+    const jv = this.model.jvp(state0, this.theta0, this.delta('linearized'));
+    const h = this.linearOutputs(jv, state0.output, rows);
+    jv.destroy();
+    return { h, stateAt: null };
+  }
+
+  /** Outputs and losses of a model on the training or test split. */
+  async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+    const data = split === 'train' ? this.train : this.test;
+    const state0 = split === 'train' ? this.state0 : this.state0Test;
+    if (!data || !state0) throw new Error(`no ${split} data`);
+    const { h, stateAt } = this.outputsOn(kind, state0, data.x, data.n);
+    if (stateAt) this.model.releaseForward(stateAt);
+    const perEx = this.ctx.tensor([data.n], 'per-example loss');
+    const g = this.ctx.tensor([data.n, this.plan.c], 'unused grad');
+    lossAndGrad(this.ctx, this.spec.loss, h, data.targets, perEx, g, data.n, this.plan.c, 1);
+    const [outputs, perExample] = await this.ctx.readMany([{ tensor: h }, { tensor: perEx }]);
+    h.destroy();
+    perEx.destroy();
+    g.destroy();
+    let loss = 0;
+    for (const v of perExample) loss += v;
+    return { outputs, perExample, loss: loss / data.n };
+  }
+
+  /** Gather rows of the training set into batch tensors (minibatch SGD). */
+  private batch(indices: number[]): { x: Tensor; targets: Tensor; state0: ForwardState; owned: boolean } {
+    if (this.fullBatch) return { x: this.train.x, targets: this.train.targets, state0: this.state0, owned: false };
+    const d = this.spec.data;
+    const inSize = this.plan.inputSize;
+    const c = this.plan.c;
+    const B = indices.length;
+    const xb = new Float32Array(B * inSize);
+    const mse = this.spec.loss === 'mse';
+    const tb = new Float32Array(mse ? B * c : B);
+    indices.forEach((i, r) => {
+      xb.set(d.x.subarray(i * inSize, (i + 1) * inSize), r * inSize);
+      if (mse) tb.set(d.y.subarray(i * c, (i + 1) * c), r * c);
+      else tb[r] = d.labels![i];
+    });
+    const x = this.ctx.upload(xb, [B, inSize], 'x batch');
+    const targets = this.ctx.upload(tb, [tb.length], 'targets batch');
+    const state0 = this.model.forward(x, B, this.theta0);
+    return { x, targets, state0, owned: true };
+  }
+
+  /** One optimizer step of one model on a batch. */
+  private stepModel(kind: ModelKind, b: { x: Tensor; targets: Tensor; state0: ForwardState }, rows: number): void {
+    const ctx = this.ctx;
+    const c = this.plan.c;
+    const alpha = this.alpha;
+    let h: Tensor;
+    let state: ForwardState;
+    let theta: Tensor;
+    if (kind === 'actual') {
+      theta = this.theta('actual');
+      state = this.model.forward(b.x, rows, theta);
+      h = this.scaleOutputs(state.output, b.state0.output, rows);
+    } else {
+      state = b.state0;
+      theta = this.theta0;
+      const jv = this.model.jvp(b.state0, this.theta0, this.delta('linearized'));
+      h = this.linearOutputs(jv, b.state0.output, rows);
+      jv.destroy();
+    }
+    const perEx = ctx.tensor([rows], 'per-example loss');
+    const seeds = ctx.tensor([rows, c], 'dPhi/df');
+    // dPhi/df = (1/alpha^2) * alpha * dL/dh = (1/alpha) (1/rows) dl/dh.
+    lossAndGrad(ctx, this.spec.loss, h, b.targets, perEx, seeds, rows, c, 1 / (rows * alpha));
+    const signals = this.model.backward(state, seeds, 1, theta);
+    this.model.gradient(state, signals, this.grad);
+    this.model.releaseSignals(signals);
+    if (kind === 'actual') this.model.releaseForward(state);
+    h.destroy();
+    perEx.destroy();
+    seeds.destroy();
+    const m = this.modelState(kind);
+    if (this.cfg.weightDecay > 0) {
+      // g += wd * theta with theta = theta0 + delta.
+      axpby(ctx, this.cfg.weightDecay, this.theta0, 1, this.grad);
+      axpby(ctx, this.cfg.weightDecay, m.delta, 1, this.grad);
+    }
+    let update = this.grad;
+    if (m.velocity) {
+      axpby(ctx, 1, this.grad, this.cfg.momentum, m.velocity);
+      update = m.velocity;
+    }
+    axpby(ctx, -this.cfg.lr, update, 1, m.delta);
+    this.watches[kind]!.watch(m.delta, this.step + 1);
+  }
+
+  /** Take `k` steps of both models (same batches). */
+  advance(k: number): void {
+    for (let s = 0; s < k; s++) {
+      const idx = this.fullBatch ? null : this.schedule.next();
+      const b = this.batch(idx ?? []);
+      const rows = idx ? idx.length : this.train.n;
+      this.stepModel('actual', b, rows);
+      if (this.withLinearized) this.stepModel('linearized', b, rows);
+      if (b.owned) {
+        b.x.destroy();
+        b.targets.destroy();
+        this.model.releaseForward(b.state0);
+      }
+      this.step++;
+    }
+    this.ctx.flush();
+  }
+
+  dispose(): void {
+    this.model.releaseForward(this.state0);
+    if (this.state0Test) this.model.releaseForward(this.state0Test);
+    releaseSplit(this.train);
+    releaseSplit(this.test);
+    for (const m of [this.models.actual, this.models.linearized]) {
+      m?.delta.destroy();
+      m?.velocity?.destroy();
+    }
+    this.watches.actual?.destroy();
+    this.watches.linearized?.destroy();
+    this.theta0.destroy();
+    this.thetaWork.destroy();
+    this.grad.destroy();
+  }
+}

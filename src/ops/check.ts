@@ -1,0 +1,31 @@
+/** Wrapper of shaders/check.wgsl: a GPU-side watch for the first non-finite training step. */
+import { Uniforms, type GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { run1d } from './dispatch';
+
+const NONE = 0xffffffff;
+
+export class NonFiniteWatch {
+  private readonly flag: Tensor;
+
+  constructor(private readonly ctx: GpuContext) {
+    this.flag = ctx.tensor([4], 'non-finite flag');
+    ctx.write(this.flag, new Float32Array(new Uint32Array([NONE, 0, 0, 0]).buffer));
+  }
+
+  /** Record `step` if `x` holds a non-finite value now (no readback). */
+  watch(x: Tensor, step: number, n = x.size): void {
+    run1d(this.ctx, { shader: 'check', total: n, inputs: [x], outputs: [this.flag], uniforms: new Uniforms().u32(n, step, 0, 0).bytes() });
+  }
+
+  /** The first recorded step, or null if everything stayed finite. */
+  async firstBadStep(): Promise<number | null> {
+    const f = await this.ctx.read(this.flag, 0, 1);
+    const v = new Uint32Array(f.buffer)[0];
+    return v === NONE ? null : v;
+  }
+
+  destroy(): void {
+    this.flag.destroy();
+  }
+}
