@@ -11,6 +11,8 @@ import { createNodeGpu } from '../gpu/node';
 import { parseSpecText, validateSpec } from '../spec/validate';
 import { compareResults } from '../spec/compare';
 import { runExperiment } from '../engine/runner';
+import { createSession } from '../dynamics/session';
+import { summarizeSession } from '../dynamics/summary';
 import { planModel, numel } from '../nn/layout';
 import type { ResolvedSpec } from '../spec/types';
 
@@ -18,6 +20,9 @@ const USAGE = `usage:
   lab run <spec.json> [--out <result.json>] [--compute key1,key2]
       compute the result keys of a spec (default: every key that applies) and write JSON
       (to stdout without --out)
+  lab session <spec.json> [--out <events.json>] [--every k] [--kernel-every e] [--grid-every g]
+      train the actual and linearized models of a spec (train section required) as the lab does,
+      print a summary and write every metric event as JSON
   lab compare <result.json> <fixture.json>
       check a result against a fixture's "expected" with the fixture README's tolerances
   lab info
@@ -116,6 +121,35 @@ function reluUnitCount(spec: ResolvedSpec): number {
   return planModel(spec.model).paramLayers.filter((l) => l.activation === 'relu').reduce((s, l) => s + numel(l.outShape), 0);
 }
 
+async function cmdSession(args: string[]): Promise<number> {
+  const out = arg(args, '--out');
+  const every = Number(arg(args, '--every') ?? 10);
+  const kernelEvery = Number(arg(args, '--kernel-every') ?? 5);
+  const gridEvery = Number(arg(args, '--grid-every') ?? 0);
+  if (args.length !== 1) throw new UsageError('session takes one spec file');
+  const spec = validateSpec(unwrapFixture(parseSpecText(readText(args[0], 'spec'), args[0]) as Record<string, unknown>, args[0]));
+  if (!spec.train) throw new Error('train: session needs a train section in the spec');
+  const ctx = await openGpu();
+  try {
+    const session = await createSession(ctx, spec, { metricsEvery: every, kernelEvery, gridEvery, perExampleLoss: false });
+    try {
+      const events = await session.advance(spec.train.steps);
+      process.stdout.write(summarizeSession(session.info, events) + '\n');
+      if (out) writeAtomically(out, JSON.stringify({ spec: spec.name, info: session.info, events }, jsonTypedArrays) + '\n');
+    } finally {
+      session.dispose();
+    }
+  } finally {
+    ctx.destroy();
+  }
+  return 0;
+}
+
+/** JSON.stringify replacer: typed arrays as plain arrays. */
+function jsonTypedArrays(_key: string, value: unknown): unknown {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) ? Array.from(value as Float32Array) : value;
+}
+
 async function cmdInfo(): Promise<number> {
   const ctx = await openGpu();
   process.stdout.write(JSON.stringify({ adapter: ctx.adapter, limits: ctx.limits }, null, 2) + '\n');
@@ -143,6 +177,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRun(args);
       case 'compare':
         return cmdCompare(args);
+      case 'session':
+        return await cmdSession(args);
       case 'info':
         return await cmdInfo();
       case 'validate':

@@ -36,27 +36,28 @@ const TWO_PI = 2 * Math.PI;
 /** Points uniform in [-1, 1]^2; label 1 inside the disk of radius sqrt(2/pi) (balanced areas). */
 const disk: Sampler = (rng, o) => {
   const x = [rng.range(-1, 1), rng.range(-1, 1)];
-  const r = Math.hypot(x[0], x[1]);
-  const label = r < Math.sqrt(2 / Math.PI) ? 1 : 0;
+  const label = Math.hypot(x[0], x[1]) < DISK_RADIUS ? 1 : 0;
   return { x: jitter(x, rng, o.noise), label };
 };
+
+/** Yin-yang label of a point of the unit disk (Lazy vs Hasty's second 2-D toy). */
+function yinyangRule(px: number, py: number): number {
+  const rSmall = 0.5;
+  const dTop = Math.hypot(px, py - rSmall);
+  const dBot = Math.hypot(px, py + rSmall);
+  if (dTop < 0.15) return 0;
+  if (dBot < 0.15) return 1;
+  if (dTop < rSmall) return 1;
+  if (dBot < rSmall) return 0;
+  return px > 0 ? 1 : 0;
+}
 
 /** Yin-yang in the unit disk (as in Lazy vs Hasty's 2-D toy). */
 const yinyang: Sampler = (rng, o) => {
   let x: number[];
   do x = [rng.range(-1, 1), rng.range(-1, 1)];
   while (Math.hypot(x[0], x[1]) > 1);
-  const [px, py] = x;
-  const rSmall = 0.5;
-  const dTop = Math.hypot(px, py - rSmall);
-  const dBot = Math.hypot(px, py + rSmall);
-  let label: number;
-  if (dTop < 0.15) label = 0;
-  else if (dBot < 0.15) label = 1;
-  else if (dTop < rSmall) label = 1;
-  else if (dBot < rSmall) label = 0;
-  else label = px > 0 ? 1 : 0;
-  return { x: jitter(x, rng, o.noise), label };
+  return { x: jitter(x, rng, o.noise), label: yinyangRule(x[0], x[1]) };
 };
 
 const moons: Sampler = (rng, o) => {
@@ -117,15 +118,45 @@ interface DatasetInfo {
   /** Number of classes when fixed by the dataset; 0 = given by the `classes` option. */
   classes: number;
   title: string;
+  /** The noise-free label of any point, when the dataset is defined by a rule (grid maps). */
+  rule?: (x: number, y: number) => number;
+  /** Distance to the noise-free decision boundary, when known (difficulty groups). */
+  margin?: (x: number, y: number) => number;
 }
 
+const DISK_RADIUS = Math.sqrt(2 / Math.PI);
+
 export const DATASETS: Record<string, DatasetInfo> = {
-  disk: { sampler: disk, kind: 'classification', dims: 2, classes: 2, title: 'Disk (uniform square, disk of radius √(2/π))' },
-  yinyang: { sampler: yinyang, kind: 'classification', dims: 2, classes: 2, title: 'Yin-yang' },
+  disk: {
+    sampler: disk,
+    kind: 'classification',
+    dims: 2,
+    classes: 2,
+    title: 'Disk (uniform square, disk of radius √(2/π))',
+    rule: (x, y) => (Math.hypot(x, y) < DISK_RADIUS ? 1 : 0),
+    margin: (x, y) => Math.abs(Math.hypot(x, y) - DISK_RADIUS),
+  },
+  yinyang: { sampler: yinyang, kind: 'classification', dims: 2, classes: 2, title: 'Yin-yang', rule: yinyangRule },
   moons: { sampler: moons, kind: 'classification', dims: 2, classes: 2, title: 'Two moons' },
   spirals: { sampler: spirals, kind: 'classification', dims: 2, classes: 0, title: 'Spirals' },
-  xor: { sampler: xor, kind: 'classification', dims: 2, classes: 2, title: 'XOR' },
-  circles: { sampler: circles, kind: 'classification', dims: 2, classes: 2, title: 'Concentric circles' },
+  xor: {
+    sampler: xor,
+    kind: 'classification',
+    dims: 2,
+    classes: 2,
+    title: 'XOR',
+    rule: (x, y) => (x * y > 0 ? 1 : 0),
+    margin: (x, y) => Math.min(Math.abs(x), Math.abs(y)),
+  },
+  circles: {
+    sampler: circles,
+    kind: 'classification',
+    dims: 2,
+    classes: 2,
+    title: 'Concentric circles',
+    rule: (x, y) => (Math.hypot(x, y) < 0.6 ? 1 : 0),
+    margin: (x, y) => Math.abs(Math.hypot(x, y) - 0.6),
+  },
   blobs: { sampler: blobs, kind: 'classification', dims: 2, classes: 0, title: 'Gaussian blobs' },
   sine1d: { sampler: sine1d, kind: 'regression', dims: 1, classes: 0, title: '1-D regression: sin(3x)' },
   wave2d: { sampler: wave2d, kind: 'regression', dims: 2, classes: 0, title: '2-D regression: sin(2x)cos(2y)' },
@@ -210,7 +241,7 @@ export function generateDataset(
   input: readonly number[],
   field = 'data',
   target: { loss: 'mse' | 'cross_entropy'; c: number } = { loss: 'cross_entropy', c: 2 },
-): { x: number[][]; y: unknown; x_test: number[][]; y_test: unknown } {
+): { x: number[][]; y: unknown; x_test: number[][]; y_test: unknown; flipped?: boolean[] } {
   const g = generateToy(spec, field);
   const dims = g.x[0]?.length ?? 0;
   if (input.length !== 1 || input[0] !== dims) {
@@ -221,7 +252,7 @@ export function generateDataset(
   }
   const labels = g.labels!;
   const labelsTest = g.labels_test!;
-  if (target.loss === 'cross_entropy') return { x: g.x, y: labels, x_test: g.x_test, y_test: labelsTest };
+  if (target.loss === 'cross_entropy') return { x: g.x, y: labels, x_test: g.x_test, y_test: labelsTest, flipped: g.flipped };
   const encode = (l: number) => {
     if (target.c === 1) {
       if (g.classes !== 2) throw new SpecError('model.layers', `${g.classes} outputs (one-hot) for ${g.classes} classes`, '1 output');
@@ -234,5 +265,5 @@ export function generateDataset(
   if (target.c !== 1 && target.c !== g.classes) {
     throw new SpecError('model.layers', `a last layer with ${g.classes} outputs (or 1 for +-1 targets)`, `${target.c} outputs`);
   }
-  return { x: g.x, y: labels.map(encode), x_test: g.x_test, y_test: labelsTest.map(encode) };
+  return { x: g.x, y: labels.map(encode), x_test: g.x_test, y_test: labelsTest.map(encode), flipped: g.flipped };
 }

@@ -54,8 +54,13 @@ export interface GridMetrics {
   /** Per grid point: P(class 1) / the output for one output, or the argmax class otherwise. */
   actual: Float32Array;
   linearized: Float32Array | null;
-  /** Per-point loss of actual minus linearized, against the dataset's true labels (null if unknown). */
+  /**
+   * Per-point loss of actual minus linearized against the true labels, both taken when their
+   * mean training loss first reached `milestone` (matched training loss, as in Lazy vs Hasty);
+   * null until both models have reached one, or for regression.
+   */
   deltaLoss: Float32Array | null;
+  milestone: number | null;
 }
 
 /** One metric snapshot, emitted every `metricsEvery` steps and at every checkpoint. */

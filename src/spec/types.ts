@@ -171,6 +171,8 @@ export interface ResolvedData {
   yTest: Float64Array;
   labels: Int32Array | null;
   labelsTest: Int32Array | null;
+  /** Where the data came from: a generated dataset's name, and which labels label noise flipped. */
+  meta: { dataset: string | null; flipped: Uint8Array | null };
 }
 
 export interface ResolvedTrain {

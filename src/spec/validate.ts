@@ -234,8 +234,10 @@ function oneHot(labels: Int32Array, c: number): Float64Array {
 function validateData(v: unknown, plan: ModelPlan, loss: ResolvedSpec['loss']): ResolvedData {
   if (!isObject(v)) fail('data', 'an object with x and y (or a generated dataset)', v);
   if (v.dataset !== undefined) {
-    const generated = generateDataset(v, plan.input, 'data', { loss, c: plan.c });
-    return validateData(generated, plan, loss);
+    const { flipped, ...generated } = generateDataset(v, plan.input, 'data', { loss, c: plan.c });
+    const data = validateData(generated, plan, loss);
+    data.meta = { dataset: String(v.dataset), flipped: flipped ? Uint8Array.from(flipped, Number) : null };
+    return data;
   }
   checkKeys(v, ['x', 'y', 'x_test', 'y_test'], 'data');
   const c = plan.c;
@@ -257,11 +259,11 @@ function validateData(v: unknown, plan: ModelPlan, loss: ResolvedSpec['loss']): 
   if (loss === 'cross_entropy') {
     const labels = readLabels(v.y, n, c, 'data.y');
     const labelsTest = nTest > 0 ? readLabels(v.y_test, nTest, c, 'data.y_test') : new Int32Array(0);
-    return { x, n, xTest, nTest, c, y: oneHot(labels, c), yTest: oneHot(labelsTest, c), labels, labelsTest };
+    return { x, n, xTest, nTest, c, y: oneHot(labels, c), yTest: oneHot(labelsTest, c), labels, labelsTest, meta: { dataset: null, flipped: null } };
   }
   const y = readTensor(v.y, [n, c], 'data.y');
   const yTest = nTest > 0 ? readTensor(v.y_test, [nTest, c], 'data.y_test') : new Float64Array(0);
-  return { x, n, xTest, nTest, c, y, yTest, labels: null, labelsTest: null };
+  return { x, n, xTest, nTest, c, y, yTest, labels: null, labelsTest: null, meta: { dataset: null, flipped: null } };
 }
 
 function validateTrain(v: unknown, n: number): ResolvedTrain {

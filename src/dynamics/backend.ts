@@ -1,0 +1,47 @@
+/**
+ * What a training session needs from an engine: the GPU one (gpu-backend.ts, WGSL through
+ * WebGPU) or the float64 CPU one (cpu-backend.ts, the reference, for browsers without WebGPU).
+ * The session logic (events, groups, grids, milestones) is written once against this interface.
+ */
+import type { ProbeResult } from './probes';
+
+export type ModelKind = 'actual' | 'linearized';
+
+export interface Evaluation {
+  /** Outputs h (rows x c, example-major). */
+  outputs: ArrayLike<number>;
+  perExample: ArrayLike<number>;
+  loss: number;
+}
+
+export interface ProbeWithSpectrum {
+  probe: ProbeResult;
+  /** All eigenvalues of the current full NTK on the probe examples (any order), when asked. */
+  eigenvalues: Float64Array | null;
+  /** Examples the probe uses (the kernel is nc x nc over them). */
+  n: number;
+}
+
+export interface DynamicsBackend {
+  readonly adapter: string;
+  readonly step: number;
+  readonly hasLinearized: boolean;
+  /** Advance both models by k steps on the shared batch schedule. */
+  advance(k: number): Promise<void>;
+  evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation>;
+  paramDistance(kind: ModelKind): Promise<number>;
+  /** Current parameter vector of a model (theta0 + displacement), in the fixture layout. */
+  parameters(kind: ModelKind): Promise<Float64Array>;
+  /** Outputs h of a model at arbitrary inputs (rows x inputSize); used for 2-D grid maps. */
+  outputsAt(kind: ModelKind, points: Float32Array, rows: number): Promise<Float32Array>;
+  /** Kernel probes of the actual model at its current parameters. */
+  probe(withSpectrum: boolean): Promise<ProbeWithSpectrum>;
+  readonly initialProbe: ProbeResult;
+  /** First non-finite step, if any. */
+  divergence(): Promise<{ step: number; model: ModelKind } | null>;
+  /** 2n / lambda_max at theta0 (metric-weighted kernel). */
+  stableLr(): Promise<number>;
+  /** Closed-form lazy outputs after t steps (mse only; null otherwise). */
+  closedForm(t: number): Promise<{ train: Float64Array; test: Float64Array | null } | null>;
+  dispose(): void;
+}

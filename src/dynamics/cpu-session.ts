@@ -1,0 +1,14 @@
+/**
+ * A training session on the float64 CPU reference: the lab's fallback in browsers without WebGPU
+ * (small models only, see CPU_MAX_WORK). Same events and semantics as `createSession`.
+ */
+import type { ResolvedSpec } from '../spec/types';
+import type { Session, SessionOptions } from '../engine/session-types';
+import { CpuBackend } from './cpu-backend';
+import { SessionImpl, resolveSessionOptions } from './session';
+
+export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions & { probeExamples?: number } = {}): Promise<Session> {
+  const o = resolveSessionOptions(opts);
+  const backend = new CpuBackend(spec, o.linearized, o.probeExamples);
+  return SessionImpl.create(backend, spec, { ...o, closedForm: o.closedForm });
+}

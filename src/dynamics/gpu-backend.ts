@@ -1,0 +1,147 @@
+/**
+ * The WebGPU training backend: a Trainer (both models), kernel probes on a subset of the
+ * training examples, and the closed form (mse) on the whole training set.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import type { ForwardState } from '../nn/gpu-model';
+import { norm } from '../ops/reduce';
+import type { ResolvedSpec } from '../spec/types';
+import { planOf } from '../spec/validate';
+import { Trainer } from './trainer';
+import { KernelProbe, kernelsAt, releaseKernels } from './probes';
+import { ClosedForm } from './closed-form';
+import { stableLearningRate } from './stability';
+import { eigvalsSym } from '../reference/linalg';
+import type { DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
+
+export interface GpuBackendOptions {
+  /** Examples used by the kernel probes (the NTK-alignment paper used 100). */
+  probeExamples: number;
+  /** Largest n*c for which the closed form is computed (an f64 eigendecomposition of K0). */
+  closedFormMax: number;
+  linearized: boolean;
+}
+
+export class GpuBackend implements DynamicsBackend {
+  private constructor(
+    private readonly ctx: GpuContext,
+    private readonly spec: ResolvedSpec,
+    private readonly trainer: Trainer,
+    private readonly probeX: Tensor,
+    private readonly probeN: number,
+    private readonly probeState0: ForwardState,
+    private readonly kernelProbe: KernelProbe,
+    private readonly closed: ClosedForm | null,
+    private readonly gridCache: Map<Float32Array, { x: Tensor; state0: ForwardState }>,
+  ) {}
+
+  static async create(ctx: GpuContext, spec: ResolvedSpec, opts: GpuBackendOptions): Promise<GpuBackend> {
+    const plan = planOf(spec);
+    const trainer = new Trainer(ctx, spec, plan, opts.linearized);
+    const n = spec.data.n;
+    const c = plan.c;
+    const m = Math.min(n, opts.probeExamples);
+    const probeX = ctx.upload(spec.data.x.subarray(0, m * plan.inputSize), [m, plan.inputSize], 'probe x');
+    const probeState0 = trainer.model.forward(probeX, m, trainer.theta0);
+    const probe = await KernelProbe.create(ctx, trainer.model, probeState0, trainer.theta0, spec.data.y.subarray(0, m * c));
+    let closed: ClosedForm | null = null;
+    if (spec.loss === 'mse' && opts.linearized && n * c <= opts.closedFormMax) {
+      const K0 = kernelsAt(ctx, trainer.model, trainer.state0, trainer.theta0);
+      closed = await ClosedForm.create(ctx, trainer, K0.total);
+      releaseKernels(K0);
+    }
+    return new GpuBackend(ctx, spec, trainer, probeX, m, probeState0, probe, closed, new Map());
+  }
+
+  get adapter(): string {
+    return this.ctx.adapter.summary;
+  }
+
+  get step(): number {
+    return this.trainer.step;
+  }
+
+  get hasLinearized(): boolean {
+    return this.trainer.hasLinearized;
+  }
+
+  get initialProbe() {
+    return this.kernelProbe.initial;
+  }
+
+  async advance(k: number): Promise<void> {
+    this.trainer.advance(k);
+    // Let the queue drain so that a long run does not pile up unbounded work.
+    await this.ctx.sync();
+  }
+
+  evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+    return this.trainer.evaluate(kind, split);
+  }
+
+  paramDistance(kind: ModelKind): Promise<number> {
+    return norm(this.ctx, this.trainer.delta(kind));
+  }
+
+  async parameters(kind: ModelKind): Promise<Float64Array> {
+    const [t0, d] = await this.ctx.readMany([{ tensor: this.trainer.theta0 }, { tensor: this.trainer.delta(kind) }]);
+    return Float64Array.from(t0, (v, i) => v + d[i]);
+  }
+
+  async outputsAt(kind: ModelKind, points: Float32Array, rows: number): Promise<Float32Array> {
+    let cached = this.gridCache.get(points);
+    if (!cached) {
+      const x = this.ctx.upload(points, [rows, this.trainer.plan.inputSize], 'grid x');
+      cached = { x, state0: this.trainer.model.forward(x, rows, this.trainer.theta0) };
+      this.gridCache.set(points, cached);
+    }
+    const { h, stateAt } = this.trainer.outputsOn(kind, cached.state0, cached.x, rows);
+    if (stateAt) this.trainer.model.releaseForward(stateAt);
+    const out = await this.ctx.read(h);
+    h.destroy();
+    return out;
+  }
+
+  async probe(withSpectrum: boolean): Promise<ProbeWithSpectrum> {
+    const theta = this.trainer.theta('actual');
+    const state = this.trainer.model.forward(this.probeX, this.probeN, theta);
+    const { probe, kernel } = await this.kernelProbe.measure(state, theta, withSpectrum);
+    this.trainer.model.releaseForward(state);
+    let eigenvalues: Float64Array | null = null;
+    if (kernel) {
+      const N = this.probeN * this.trainer.plan.c;
+      const K = await this.ctx.read(kernel);
+      kernel.destroy();
+      const K64 = new Float64Array(N * N);
+      for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) K64[i * N + j] = 0.5 * (K[i * N + j] + K[j * N + i]);
+      eigenvalues = eigvalsSym(K64, N);
+    }
+    return { probe, eigenvalues, n: this.probeN };
+  }
+
+  divergence() {
+    return this.trainer.divergence();
+  }
+
+  stableLr(): Promise<number> {
+    return stableLearningRate(this.ctx, this.trainer.model, this.trainer.state0, this.trainer.theta0, this.spec);
+  }
+
+  async closedForm(t: number) {
+    if (!this.closed) return null;
+    return { train: this.closed.outputs(t), test: await this.closed.outputsTest(t) };
+  }
+
+  dispose(): void {
+    for (const g of this.gridCache.values()) {
+      this.trainer.model.releaseForward(g.state0);
+      g.x.destroy();
+    }
+    this.gridCache.clear();
+    this.kernelProbe.dispose();
+    this.trainer.model.releaseForward(this.probeState0);
+    this.probeX.destroy();
+    this.trainer.dispose();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Plain-text summary of a session's events, for the CLI and the README's example results:
+ * the loss trajectory of each model, and Lazy vs Hasty's comparison of per-group losses at
+ * matched mean training loss.
+ */
+import type { MetricEvent, SessionInfo } from '../engine/session-types';
+
+const f = (x: number | null | undefined, d = 4) => (x === null || x === undefined ? '—' : Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+/** The first event at which a model's training loss is at or below `level`. */
+export function firstBelow(events: MetricEvent[], kind: 'actual' | 'linearized', level: number): MetricEvent | null {
+  for (const e of events) {
+    const m = e[kind];
+    if (m && m.loss <= level) return e;
+  }
+  return null;
+}
+
+export function summarizeSession(info: SessionInfo, events: MetricEvent[]): string {
+  const lines: string[] = [];
+  lines.push(`adapter: ${info.adapter}`);
+  lines.push(`P = ${info.P}, n = ${info.n}, n_test = ${info.nTest}, c = ${info.c}, stable GD lr (2n/lambda_max at init) = ${f(info.stableLr)}`);
+  lines.push('step | loss actual | loss linearized | loss closed form | test actual | test linearized | gap | ntk sim | ntk align (centered) | eff. rank');
+  const pick = events.filter((_, i) => i % Math.max(1, Math.floor(events.length / 12)) === 0 || i === events.length - 1);
+  for (const e of pick) {
+    lines.push(
+      [
+        e.step,
+        f(e.actual.loss),
+        f(e.linearized?.loss),
+        f(e.closedForm?.loss),
+        f(e.actual.lossTest),
+        f(e.linearized?.lossTest),
+        f(e.gap?.train),
+        f(e.movement?.ntkSimilarityToInit),
+        f(e.alignment?.ntk_centered),
+        f(e.spectrum?.effectiveRank, 2),
+      ].join(' | '),
+    );
+  }
+  if (info.groups.length > 0 && events.length > 0 && events[0].linearized) {
+    const start = events[0].actual.loss;
+    lines.push('');
+    lines.push('per-group training loss at matched mean training loss (actual vs linearized):');
+    lines.push(`mean loss | ${info.groups.map((g) => `${g.name} (n=${g.size})`).join(' | ')}`);
+    for (const frac of [0.7, 0.55, 0.4, 0.25]) {
+      const level = frac * start;
+      const a = firstBelow(events, 'actual', level);
+      const l = firstBelow(events, 'linearized', level);
+      if (!a || !l) continue;
+      const cells = info.groups.map((_, g) => `${f(a.actual.groupLoss![g], 3)} vs ${f(l.linearized!.groupLoss![g], 3)}`);
+      lines.push(`<= ${f(level, 3)} (steps ${a.step} / ${l.step}) | ${cells.join(' | ')}`);
+    }
+  }
+  return lines.join('\n');
+}
