@@ -57,3 +57,228 @@ export function matmulRef(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// shaders/elementwise.wgsl
+
+export type ActName = 'linear' | 'tanh' | 'relu' | 'sigmoid';
+
+export function actRef(act: ActName, s: number): number {
+  switch (act) {
+    case 'tanh':
+      return Math.tanh(s);
+    case 'relu':
+      return Math.max(s, 0);
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-s));
+    default:
+      return s;
+  }
+}
+
+export function actGradRef(act: ActName, s: number): number {
+  switch (act) {
+    case 'tanh':
+      return 1 - Math.tanh(s) ** 2;
+    case 'relu':
+      return s > 0 ? 1 : 0;
+    case 'sigmoid': {
+      const g = 1 / (1 + Math.exp(-s));
+      return g * (1 - g);
+    }
+    default:
+      return 1;
+  }
+}
+
+/** g[i] *= act'(s[(i / (R len)) len + i % len]). */
+export function actGradMulRef(act: ActName, s: ArrayLike<number>, g: Float64Array, len: number, R: number): void {
+  for (let i = 0; i < g.length; i++) g[i] *= actGradRef(act, s[Math.floor(i / (R * len)) * len + (i % len)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// shaders/patches.wgsl and shaders/pool.wgsl
+
+export interface ConvGeom {
+  C: number;
+  H: number;
+  W: number;
+  k: number;
+  stride: number;
+  pad: number;
+  wMul: number;
+  bMul: number;
+}
+
+export const convOut = (g: ConvGeom) => ({
+  Hout: Math.floor((g.H + 2 * g.pad - g.k) / g.stride) + 1,
+  Wout: Math.floor((g.W + 2 * g.pad - g.k) / g.stride) + 1,
+});
+
+/** P[i, t, a] (n x T x (C k k + 1)), unfold order (c, ki, kj), bias entry bMul. */
+export function im2colRef(x: ArrayLike<number>, n: number, g: ConvGeom): Float64Array {
+  const { Hout, Wout } = convOut(g);
+  const fanIn = g.C * g.k * g.k;
+  const m = fanIn + 1;
+  const T = Hout * Wout;
+  const P = new Float64Array(n * T * m);
+  for (let i = 0; i < n; i++)
+    for (let ty = 0; ty < Hout; ty++)
+      for (let tx = 0; tx < Wout; tx++) {
+        const row = (i * T + ty * Wout + tx) * m;
+        for (let c = 0; c < g.C; c++)
+          for (let ki = 0; ki < g.k; ki++)
+            for (let kj = 0; kj < g.k; kj++) {
+              const y = ty * g.stride + ki - g.pad;
+              const xx = tx * g.stride + kj - g.pad;
+              const inside = y >= 0 && xx >= 0 && y < g.H && xx < g.W;
+              P[row + (c * g.k + ki) * g.k + kj] = inside ? g.wMul * x[((i * g.C + c) * g.H + y) * g.W + xx] : 0;
+            }
+        P[row + fanIn] = g.bMul;
+      }
+  return P;
+}
+
+/** Adjoint of im2col's weight part: dX (rows x C x H x W) from dP (rows x T x fanIn), scaled by wMul. */
+export function col2imRef(dP: ArrayLike<number>, rows: number, g: ConvGeom): Float64Array {
+  const { Hout, Wout } = convOut(g);
+  const fanIn = g.C * g.k * g.k;
+  const T = Hout * Wout;
+  const dX = new Float64Array(rows * g.C * g.H * g.W);
+  // Scatter form (the shader gathers): every patch entry adds into the pixel it came from.
+  for (let r = 0; r < rows; r++)
+    for (let ty = 0; ty < Hout; ty++)
+      for (let tx = 0; tx < Wout; tx++)
+        for (let c = 0; c < g.C; c++)
+          for (let ki = 0; ki < g.k; ki++)
+            for (let kj = 0; kj < g.k; kj++) {
+              const y = ty * g.stride + ki - g.pad;
+              const xx = tx * g.stride + kj - g.pad;
+              if (y < 0 || xx < 0 || y >= g.H || xx >= g.W) continue;
+              dX[((r * g.C + c) * g.H + y) * g.W + xx] += g.wMul * dP[(r * T + ty * Wout + tx) * fanIn + (c * g.k + ki) * g.k + kj];
+            }
+  return dX;
+}
+
+export function avgPoolRef(x: ArrayLike<number>, rows: number, C: number, H: number, W: number, q: number): Float64Array {
+  const Ho = Math.floor(H / q);
+  const Wo = Math.floor(W / q);
+  const y = new Float64Array(rows * C * Ho * Wo);
+  for (let rc = 0; rc < rows * C; rc++)
+    for (let oy = 0; oy < Ho; oy++)
+      for (let ox = 0; ox < Wo; ox++) {
+        let s = 0;
+        for (let dy = 0; dy < q; dy++) for (let dx = 0; dx < q; dx++) s += x[(rc * H + oy * q + dy) * W + ox * q + dx];
+        y[(rc * Ho + oy) * Wo + ox] = s / (q * q);
+      }
+  return y;
+}
+
+export function avgPoolBackwardRef(dy: ArrayLike<number>, rows: number, C: number, H: number, W: number, q: number): Float64Array {
+  const Ho = Math.floor(H / q);
+  const Wo = Math.floor(W / q);
+  const dx = new Float64Array(rows * C * H * W);
+  for (let rc = 0; rc < rows * C; rc++)
+    for (let y = 0; y < Ho * q; y++)
+      for (let x = 0; x < Wo * q; x++) dx[(rc * H + y) * W + x] = dy[(rc * Ho + Math.floor(y / q)) * Wo + Math.floor(x / q)] / (q * q);
+  return dx;
+}
+
+/** out[z, b, a, c] = in[z, a, b, c]. */
+export function swapAxesRef(x: ArrayLike<number>, A: number, B: number, C: number, batch = 1): Float64Array {
+  const out = new Float64Array(batch * A * B * C);
+  for (let z = 0; z < batch; z++)
+    for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) out[((z * B + b) * A + a) * C + c] = x[((z * A + a) * B + b) * C + c];
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// shaders/loss.wgsl
+
+/** Per-example losses and scale * dl/df, for mse targets (n x c) or labels (n). */
+export function lossRef(loss: 'mse' | 'cross_entropy', f: ArrayLike<number>, t: ArrayLike<number>, n: number, c: number, scale: number) {
+  const per = new Float64Array(n);
+  const grad = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    if (loss === 'mse') {
+      let s = 0;
+      for (let k = 0; k < c; k++) {
+        const d = f[i * c + k] - t[i * c + k];
+        s += d * d;
+        grad[i * c + k] = scale * d;
+      }
+      per[i] = 0.5 * s;
+    } else {
+      let mx = -Infinity;
+      for (let k = 0; k < c; k++) mx = Math.max(mx, f[i * c + k]);
+      let z = 0;
+      for (let k = 0; k < c; k++) z += Math.exp(f[i * c + k] - mx);
+      const y = t[i];
+      for (let k = 0; k < c; k++) grad[i * c + k] = scale * (Math.exp(f[i * c + k] - mx) / z - (k === y ? 1 : 0));
+      per[i] = Math.log(z) - (f[i * c + y] - mx);
+    }
+  }
+  return { per, grad };
+}
+
+/** Rows i*c+r: column r of L_i = diag(sqrt p) - p sqrt(p)^T. */
+export function ceMetricSeedsRef(f: ArrayLike<number>, n: number, c: number): Float64Array {
+  const out = new Float64Array(n * c * c);
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let k = 0; k < c; k++) mx = Math.max(mx, f[i * c + k]);
+    let z = 0;
+    for (let k = 0; k < c; k++) z += Math.exp(f[i * c + k] - mx);
+    const p = Array.from({ length: c }, (_, k) => Math.exp(f[i * c + k] - mx) / z);
+    for (let r = 0; r < c; r++) for (let k = 0; k < c; k++) out[(i * c + r) * c + k] = (k === r ? Math.sqrt(p[r]) : 0) - p[k] * Math.sqrt(p[r]);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// shaders/ntk.wgsl and shaders/jacobian.wgsl
+
+export function hadamardAccRef(pg: ArrayLike<number>, sg: ArrayLike<number>, K: Float64Array, n: number, R: number, acc: boolean): void {
+  const N = n * R;
+  for (let r = 0; r < N; r++)
+    for (let q = 0; q < N; q++) {
+      const v = pg[Math.floor(r / R) * n + Math.floor(q / R)] * sg[r * N + q];
+      K[r * N + q] = (acc ? K[r * N + q] : 0) + v;
+    }
+}
+
+export function patchGramAccRef(pg: ArrayLike<number>, sg: ArrayLike<number>, K: Float64Array, n: number, R: number, T: number, acc: boolean): void {
+  const N = n * R;
+  for (let r = 0; r < N; r++)
+    for (let q = 0; q < N; q++) {
+      const i = Math.floor(r / R);
+      const j = Math.floor(q / R);
+      let s = 0;
+      for (let t = 0; t < T; t++) for (let u = 0; u < T; u++) s += pg[(i * T + t) * n * T + j * T + u] * sg[(r * T + t) * N * T + q * T + u];
+      K[r * N + q] = (acc ? K[r * N + q] : 0) + s;
+    }
+}
+
+export function traceOutputsRef(K: ArrayLike<number>, n: number, R: number): Float64Array {
+  const N = n * R;
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < R; k++) out[i * n + j] += K[(i * R + k) * N + j * R + k];
+  return out;
+}
+
+/** (H (x) I_R) K (H (x) I_R), H = I - 11^T/n, written out as three products. */
+export function centerKernelRef(K: ArrayLike<number>, n: number, R: number): Float64Array {
+  const N = n * R;
+  const Hk = new Float64Array(N * N);
+  for (let a = 0; a < N; a++) for (let b = 0; b < N; b++) Hk[a * N + b] = (a === b ? 1 : 0) - (a % R === b % R ? 1 / n : 0);
+  const tmp = new Float64Array(N * N);
+  const out = new Float64Array(N * N);
+  matmulRef(Hk, K, tmp, { M: N, N, K: N });
+  matmulRef(tmp, Hk, out, { M: N, N, K: N });
+  return out;
+}
+
+export function denseJacobianBlockRef(S: ArrayLike<number>, A: ArrayLike<number>, J: Float64Array, rows: number, R: number, out: number, m: number, P: number, offset: number): void {
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < out; o++) for (let a = 0; a < m; a++) J[r * P + offset + o * m + a] = S[r * out + o] * A[Math.floor(r / R) * m + a];
+}
