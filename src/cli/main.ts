@@ -13,6 +13,7 @@ import { compareResults } from '../spec/compare';
 import { runExperiment } from '../engine/runner';
 import { createSession } from '../dynamics/session';
 import { summarizeSession } from '../dynamics/summary';
+import { difficultyGroups } from '../dynamics/groups';
 import { planModel, numel } from '../nn/layout';
 import type { ResolvedSpec } from '../spec/types';
 
@@ -134,7 +135,8 @@ async function cmdSession(args: string[]): Promise<number> {
     const session = await createSession(ctx, spec, { metricsEvery: every, kernelEvery, gridEvery, perExampleLoss: false });
     try {
       const events = await session.advance(spec.train.steps);
-      process.stdout.write(summarizeSession(session.info, events) + '\n');
+      const groups = difficultyGroups(spec, planModel(spec.model).inputSize);
+      process.stdout.write(summarizeSession(session.info, events, { times: session.learningTimes(), groupIndex: groups?.index ?? null }) + '\n');
       if (out) writeAtomically(out, JSON.stringify({ spec: spec.name, info: session.info, events }, jsonTypedArrays) + '\n');
     } finally {
       session.dispose();

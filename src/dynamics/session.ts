@@ -88,6 +88,7 @@ export class SessionImpl implements Session {
   private readonly classesTest: Int32Array | null;
   private readonly milestones: { value: number; actual: Float32Array | null; linearized: Float32Array | null }[] = [];
   private lastDelta: { map: Float32Array; milestone: number } | null = null;
+  private readonly learned: Record<ModelKind, LearningTracker | null>;
   private disposed = false;
 
   private constructor(
@@ -101,6 +102,7 @@ export class SessionImpl implements Session {
     this.classes = classLabels(spec);
     const d = spec.data;
     this.classesTest = d.labelsTest ?? (d.nTest > 0 ? targetClasses(d.yTest, d.nTest, d.c) : null);
+    this.learned = { actual: new LearningTracker(d.n), linearized: backend.hasLinearized ? new LearningTracker(d.n) : null };
   }
 
   static async create(backend: DynamicsBackend, spec: ResolvedSpec, opts: ResolvedSessionOptions): Promise<SessionImpl> {
@@ -208,6 +210,8 @@ export class SessionImpl implements Session {
       }
     }
     const grid = await this.gridMetrics(actualTrain.loss, linTrain?.loss ?? null);
+    this.learned.actual!.record(step, this.learnedFlags(actualTrain));
+    if (linTrain) this.learned.linearized!.record(step, this.learnedFlags(linTrain));
     const event: MetricEvent = {
       step,
       wallTime: this.engineSeconds,
@@ -227,6 +231,42 @@ export class SessionImpl implements Session {
     this.emitted = step;
     this.engineSeconds += (performance.now() - t0) / 1000;
     return event;
+  }
+
+  /**
+   * Per-example "learned" flags: correctly classified (classification), or per-example loss at
+   * most half its initial value (regression).
+   */
+  private learnedFlags(e: Evaluation): Uint8Array {
+    const n = this.spec.data.n;
+    const c = this.info.c;
+    const out = new Uint8Array(n);
+    if (this.classes) {
+      for (let i = 0; i < n; i++) {
+        let pred: number;
+        if (c === 1) pred = e.outputs[i] > 0 ? 1 : 0;
+        else {
+          pred = 0;
+          for (let k = 1; k < c; k++) if (e.outputs[i * c + k] > e.outputs[i * c + pred]) pred = k;
+        }
+        out[i] = pred === this.classes[i] ? 1 : 0;
+      }
+      return out;
+    }
+    if (!this.initialPerExample) this.initialPerExample = Float64Array.from(e.perExample);
+    for (let i = 0; i < n; i++) out[i] = e.perExample[i] <= 0.5 * this.initialPerExample[i] ? 1 : 0;
+    return out;
+  }
+
+  private initialPerExample: Float64Array | null = null;
+
+  /**
+   * Per-example learning time (Lazy vs Hasty's third notion of difficulty): the first recorded
+   * step from which the example stays learned at every later event (NaN if it is not learned
+   * at the last event). Only as fine as `metricsEvery`.
+   */
+  learningTimes(): { actual: Float64Array; linearized: Float64Array | null } {
+    return { actual: this.learned.actual!.times(), linearized: this.learned.linearized?.times() ?? null };
   }
 
   private modelMetrics(train: Evaluation, test: Evaluation | null, paramDistance: number | null): ModelMetrics {
@@ -346,6 +386,26 @@ export class SessionImpl implements Session {
     if (this.disposed) return;
     this.disposed = true;
     this.backend.dispose();
+  }
+}
+
+/** Tracks, per example, the step since which it has been learned without interruption. */
+class LearningTracker {
+  private readonly since: Float64Array;
+
+  constructor(n: number) {
+    this.since = new Float64Array(n).fill(NaN);
+  }
+
+  record(step: number, learned: Uint8Array): void {
+    for (let i = 0; i < learned.length; i++) {
+      if (!learned[i]) this.since[i] = NaN;
+      else if (Number.isNaN(this.since[i])) this.since[i] = step;
+    }
+  }
+
+  times(): Float64Array {
+    return Float64Array.from(this.since);
   }
 }
 

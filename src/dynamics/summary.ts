@@ -16,7 +16,11 @@ export function firstBelow(events: MetricEvent[], kind: 'actual' | 'linearized',
   return null;
 }
 
-export function summarizeSession(info: SessionInfo, events: MetricEvent[]): string {
+export function summarizeSession(
+  info: SessionInfo,
+  events: MetricEvent[],
+  learning?: { times: { actual: Float64Array; linearized: Float64Array | null }; groupIndex: Int32Array | null },
+): string {
   const lines: string[] = [];
   lines.push(`adapter: ${info.adapter}`);
   lines.push(`P = ${info.P}, n = ${info.n}, n_test = ${info.nTest}, c = ${info.c}, stable GD lr (2n/lambda_max at init) = ${f(info.stableLr)}`);
@@ -50,6 +54,22 @@ export function summarizeSession(info: SessionInfo, events: MetricEvent[]): stri
       if (!a || !l) continue;
       const cells = info.groups.map((_, g) => `${f(a.actual.groupLoss![g], 3)} vs ${f(l.linearized!.groupLoss![g], 3)}`);
       lines.push(`<= ${f(level, 3)} (steps ${a.step} / ${l.step}) | ${cells.join(' | ')}`);
+    }
+  }
+  if (learning) {
+    const { times, groupIndex } = learning;
+    const describe = (t: Float64Array, members: (i: number) => boolean) => {
+      const v = Array.from(t).filter((_, i) => members(i));
+      const learned = v.filter((x) => !Number.isNaN(x));
+      const mean = learned.reduce((a, b) => a + b, 0) / Math.max(1, learned.length);
+      return `${learned.length}/${v.length} learned, mean step ${learned.length ? mean.toFixed(0) : '—'}`;
+    };
+    lines.push('');
+    lines.push('per-example learning time (first step from which an example stays learned):');
+    const rows: [string, (i: number) => boolean][] = [['all', () => true]];
+    if (groupIndex) info.groups.forEach((g, k) => rows.push([g.name, (i) => groupIndex[i] === k]));
+    for (const [name, members] of rows) {
+      lines.push(`${name}: actual ${describe(times.actual, members)}; linearized ${times.linearized ? describe(times.linearized, members) : '—'}`);
     }
   }
   return lines.join('\n');

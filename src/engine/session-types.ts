@@ -158,6 +158,12 @@ export interface Session {
   advance(k: number, signal?: AbortSignal): Promise<MetricEvent[]>;
   /** A metric event for the current state (without stepping). */
   snapshot(): Promise<MetricEvent>;
+  /**
+   * Per-example learning time of each model: the first recorded step from which the example has
+   * stayed learned (correctly classified; for regression, loss at most half its initial value);
+   * NaN when not learned at the last event.
+   */
+  learningTimes(): { actual: Float64Array; linearized: Float64Array | null };
   /** KFAC / EKFAC vs exact per-layer Fisher blocks at the current parameters. */
   curvature(): Promise<CurvatureReport>;
   /** Free every GPU buffer of the session. */
