@@ -8,13 +8,14 @@
 //   col2im         dX[r, c, y, x] = wMul * sum over (ki, kj) with y = ty*s + ki - pad and
 //                  x = tx*s + kj - pad of dP[r, t, (c, ki, kj)]                     (R x C x H x W)
 //                  The adjoint of im2col's weight part (a gather: deterministic, no atomics).
+//                  Written at dst[dstOffset + e], so large batches can be processed in row chunks.
 // m = fanIn + 1. wMul / bMul are 1 for the standard parameterization (see src/nn/layout.ts).
 // All entries are 1-D over the output elements, 256 invocations per workgroup, (x, y) grid.
 
 struct Params {
   total: u32, C: u32, H: u32, W: u32,
   k: u32, stride: u32, pad: u32, Hout: u32,
-  Wout: u32, fanIn: u32, _p0: u32, _p1: u32,
+  Wout: u32, fanIn: u32, dstOffset: u32, _p1: u32,
   wMul: f32, bMul: f32,
 }
 
@@ -84,5 +85,5 @@ fn col2im(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
       acc += src[(r * T + t) * p.fanIn + (c * p.k + ki) * p.k + kj];
     }
   }
-  dst[e] = p.wMul * acc;
+  dst[p.dstOffset + e] = p.wMul * acc;
 }

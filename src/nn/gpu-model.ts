@@ -144,19 +144,26 @@ export class GpuModel {
         g = dIn;
       } else {
         const T = layer.positions;
-        const dP = ctx.tensor([rows, T, layer.fanIn], `g patches ${li}`);
-        matmul(ctx, {
-          a: { t: g, ld: T, stride: layer.out * T },
-          b: { t: theta, offset: layer.offset, ld: m, stride: 0 },
-          c: { t: dP, stride: T * layer.fanIn },
-          M: T,
-          N: layer.fanIn,
-          K: layer.out,
-          transA: true,
-          batch: rows,
-        });
         const dX = ctx.tensor([rows, ...layer.inShape], `g in ${li}`);
-        col2im(ctx, layer, dP, dX, rows);
+        // The patch gradients (rows x T x fanIn) can be far larger than the input gradient:
+        // process the rows in chunks that fit the storage-binding limit.
+        const perRow = T * layer.fanIn * 4;
+        const chunk = Math.max(1, Math.min(rows, Math.floor(ctx.limits.maxStorageBufferBindingSize / perRow)));
+        const dP = ctx.tensor([chunk, T, layer.fanIn], `g patches ${li}`);
+        for (let r0 = 0; r0 < rows; r0 += chunk) {
+          const nr = Math.min(chunk, rows - r0);
+          matmul(ctx, {
+            a: { t: g, offset: r0 * layer.out * T, ld: T, stride: layer.out * T },
+            b: { t: theta, offset: layer.offset, ld: m, stride: 0 },
+            c: { t: dP, stride: T * layer.fanIn },
+            M: T,
+            N: layer.fanIn,
+            K: layer.out,
+            transA: true,
+            batch: nr,
+          });
+          col2im(ctx, layer, dP, dX, nr, r0);
+        }
         dP.destroy();
         g = dX;
       }

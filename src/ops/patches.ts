@@ -4,11 +4,11 @@ import type { Tensor } from '../gpu/tensor';
 import type { ConvPlan, DensePlan } from '../nn/layout';
 import { need, run1d } from './dispatch';
 
-function convUniforms(total: number, l: ConvPlan): ArrayBuffer {
+function convUniforms(total: number, l: ConvPlan, dstOffset = 0): ArrayBuffer {
   return new Uniforms()
     .u32(total, l.cin, l.h, l.w)
     .u32(l.kernel, l.stride, l.padding, l.hOut)
-    .u32(l.wOut, l.fanIn, 0, 0)
+    .u32(l.wOut, l.fanIn, dstOffset, 0)
     .f32(l.wMul, l.bMul)
     .bytes();
 }
@@ -30,12 +30,16 @@ export function im2col(ctx: GpuContext, l: ConvPlan, x: Tensor, out: Tensor, n: 
   run1d(ctx, { shader: 'patches', entry: 'im2col', total, inputs: [x], outputs: [out], uniforms: convUniforms(total, l) });
 }
 
-/** dX (rows x C x H x W) from patch gradients dP (rows x T x fanIn): the adjoint of im2col. */
-export function col2im(ctx: GpuContext, l: ConvPlan, dP: Tensor, dX: Tensor, rows: number): void {
+/**
+ * dX (rows x C x H x W) from patch gradients dP (rows x T x fanIn): the adjoint of im2col.
+ * Writes rows `firstRow ..` of dX (dP holds only those rows), for chunked backward passes.
+ */
+export function col2im(ctx: GpuContext, l: ConvPlan, dP: Tensor, dX: Tensor, rows: number, firstRow = 0): void {
   const total = rows * l.cin * l.h * l.w;
+  const offset = firstRow * l.cin * l.h * l.w;
   need(dP, rows * l.positions * l.fanIn, 'col2im input');
-  need(dX, total, 'col2im output');
-  run1d(ctx, { shader: 'patches', entry: 'col2im', total, inputs: [dP], outputs: [dX], uniforms: convUniforms(total, l) });
+  need(dX, offset + total, 'col2im output');
+  run1d(ctx, { shader: 'patches', entry: 'col2im', total, inputs: [dP], outputs: [dX], uniforms: convUniforms(total, l, offset) });
 }
 
 export interface PoolShape {
