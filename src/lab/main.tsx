@@ -1,27 +1,19 @@
-import { StrictMode, useEffect, useState } from 'react';
+/** Entry point of the browser lab. */
+import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { GpuContext } from '../gpu/context';
+import { App } from './app/App';
+import { LabContext } from './app/context';
+import { startLab } from './bridge';
+import './styles.css';
 
-function AdapterBanner() {
-  const [text, setText] = useState('Looking for a WebGPU adapter…');
-  useEffect(() => {
-    let ctx: GpuContext | null = null;
-    (async () => {
-      if (!('gpu' in navigator)) {
-        setText('WebGPU is not available in this browser.');
-        return;
-      }
-      ctx = await GpuContext.create(navigator.gpu);
-      setText(`WebGPU adapter: ${ctx.adapter.summary}`);
-    })().catch((e: Error) => setText(`WebGPU failed: ${e.message}`));
-    return () => ctx?.destroy();
-  }, []);
-  return <p data-testid="adapter">{text}</p>;
-}
+const lab = startLab();
+// Exposed for the end-to-end tests and for curious users (read-only use is safe).
+(window as unknown as { tangentLab: typeof lab }).tangentLab = lab;
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <h1>Tangent Lab</h1>
-    <AdapterBanner />
+    <LabContext.Provider value={lab.store}>
+      <App />
+    </LabContext.Provider>
   </StrictMode>,
 );

@@ -1,0 +1,95 @@
+/**
+ * One-click experiments. Each preset is a full lab document (validated by the tests), sized to
+ * run interactively in a browser on a software adapter within a minute or so.
+ */
+import type { LabDoc } from './doc';
+
+export interface Preset {
+  id: string;
+  title: string;
+  /** What to look at, one or two sentences. */
+  blurb: string;
+  doc: LabDoc;
+}
+
+const relu = (units: number) => ({ type: 'dense' as const, units, activation: 'relu' as const });
+const out = (units: number) => ({ type: 'dense' as const, units, activation: 'linear' as const });
+
+export const PRESETS: Preset[] = [
+  {
+    id: 'lazy-vs-hasty',
+    title: 'Lazy vs Hasty',
+    blurb:
+      'The disk toy trained at α = 1 (feature learning) and α = 100 (lazy). At equal mean training loss, actual training fits easy points first; the lazy run spreads progress evenly and stays on its linearization.',
+    doc: {
+      v: 1,
+      spec: {
+        name: 'Lazy vs Hasty: disk, alpha 1 vs 100',
+        model: { input: [2], layers: [relu(48), relu(48), relu(48), out(1)], parameterization: 'standard' },
+        init: { seed: 0, scheme: 'standard', gain: 1 },
+        loss: 'mse',
+        data: { dataset: 'disk', n: 100, n_test: 200, seed: 0, noise: 0, label_noise: 0 },
+        train: { optimizer: 'gd', lr: 0.1, steps: 1500, alpha: 1, seed: 0 },
+      },
+      compare: { param: 'alpha', values: [1, 100] },
+      view: { alignment: 'ntk_centered' },
+    },
+  },
+  {
+    id: 'ntk-alignment',
+    title: 'NTK alignment',
+    blurb:
+      'An MLP on 8×8 digits with clean labels and with 50 % random labels: the tangent kernel aligns with the target early in training while its effective rank falls; random labels align less.',
+    doc: {
+      v: 1,
+      spec: {
+        name: 'NTK alignment: digits, clean vs random labels',
+        model: { input: [1, 8, 8], layers: [{ type: 'flatten' }, relu(64), relu(64), out(10)], parameterization: 'standard' },
+        init: { seed: 0, scheme: 'standard', gain: 1 },
+        loss: 'cross_entropy',
+        data: { dataset: 'digits', n: 100, n_test: 100, seed: 0, label_noise: 0 },
+        train: { optimizer: 'sgd', lr: 0.1, steps: 600, alpha: 1, batch_size: 25, momentum: 0.9, seed: 0 },
+      },
+      compare: { param: 'label_noise', values: [0, 0.5] },
+      view: { alignment: 'ntk_centered' },
+    },
+  },
+  {
+    id: 'ekfac-vs-kfac',
+    title: 'EKFAC vs KFAC',
+    blurb:
+      'The same network trained by SGD, KFAC and EKFAC with eigendecompositions every 20 steps; the curvature panel compares each layer’s KFAC and EKFAC blocks with the exact Fisher (EKFAC is never worse).',
+    doc: {
+      v: 1,
+      spec: {
+        name: 'EKFAC vs KFAC: spirals',
+        model: { input: [2], layers: [{ type: 'dense', units: 16, activation: 'tanh' }, { type: 'dense', units: 16, activation: 'tanh' }, out(3)], parameterization: 'standard' },
+        init: { seed: 0, scheme: 'standard', gain: 1 },
+        loss: 'cross_entropy',
+        data: { dataset: 'spirals', n: 90, n_test: 90, seed: 0, noise: 0.02, classes: 3, label_noise: 0 },
+        train: { optimizer: 'ekfac', lr: 0.05, steps: 400, alpha: 1, damping: 0.001, eig_every: 20, seed: 0 },
+      },
+      compare: { param: 'optimizer', values: ['sgd', 'kfac', 'ekfac'] },
+      view: { alignment: 'ntk_centered' },
+    },
+  },
+  {
+    id: 'wider-is-lazier',
+    title: 'Wider is lazier',
+    blurb:
+      'The same experiment at widths 16, 64 and 256 (NTK parameterization): the kernel moves less and the actual model stays closer to its linearization as the width grows.',
+    doc: {
+      v: 1,
+      spec: {
+        name: 'Wider is lazier: moons, widths 16 / 64 / 256',
+        model: { input: [2], layers: [relu(64), relu(64), out(1)], parameterization: 'ntk' },
+        init: { seed: 0, scheme: 'ntk', gain: 1 },
+        loss: 'mse',
+        data: { dataset: 'moons', n: 80, n_test: 200, seed: 0, noise: 0.05, label_noise: 0 },
+        train: { optimizer: 'gd', lr: 0.5, steps: 600, alpha: 1, seed: 0 },
+      },
+      compare: { param: 'width', values: [16, 64, 256] },
+      view: { alignment: 'ntk_centered' },
+    },
+  },
+];

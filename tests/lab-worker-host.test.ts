@@ -1,0 +1,258 @@
+// The lab's worker host (the engine side of the worker) with fake sessions, and once with the
+// real float64 CPU session: load, play, pause, step, divergence, bad specs, analysis, device-loss recovery.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { WorkerHost, type LabBackend } from '../src/lab/worker-host';
+import { openCpuBackend } from '../src/lab/backends';
+import { DivergenceError, type MetricEvent, type Session, type SessionOptions } from '../src/engine/session-types';
+import type { ResolvedSpec } from '../src/spec/types';
+import type { FromWorker, RunRequest, StaticAnalysis } from '../src/lab/protocol';
+import { DEFAULT_DOC, expandRuns, type LabDoc } from '../src/lab/doc';
+import { runRequests } from '../src/lab/store';
+import { withDataset } from '../src/lab/params';
+import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
+
+function event(step: number): MetricEvent {
+  const m = { loss: 1 / (1 + step), lossTest: 1.2 / (1 + step), accuracy: 0.5, accuracyTest: 0.5, paramDistance: step * 0.01, groupLoss: null };
+  return { step, wallTime: step * 1e-3, actual: m, linearized: m, closedForm: null, gap: { train: 0.01 * step, test: null }, alignment: null, spectrum: null, movement: null, grid: null, perExampleLoss: null };
+}
+
+class FakeSession implements Session {
+  step = 0;
+  disposed = false;
+  readonly info;
+  constructor(
+    readonly spec: ResolvedSpec,
+    readonly opts: SessionOptions,
+    readonly divergeAt: number | null,
+  ) {
+    this.info = { adapter: 'fake', P: 10, n: spec.data.n, nTest: spec.data.nTest, c: spec.data.c, layers: [], groups: [], stableLr: 1, points2d: null };
+  }
+  async advance(k: number, signal?: AbortSignal) {
+    const out: MetricEvent[] = [];
+    const total = this.spec.train!.steps;
+    for (let i = 0; i < k && this.step < total; i++) {
+      if (signal?.aborted) break;
+      this.step++;
+      if (this.divergeAt !== null && this.step >= this.divergeAt) throw new DivergenceError(this.step, 'actual', 0.5, this.spec.train!.lr);
+      if (this.step % (this.opts.metricsEvery ?? 10) === 0 || this.step === total) out.push(event(this.step));
+      await Promise.resolve();
+    }
+    return out;
+  }
+  async snapshot() {
+    return event(this.step);
+  }
+  learningTimes() {
+    return { actual: new Float64Array(this.spec.data.n), linearized: null };
+  }
+  async curvature() {
+    return { step: this.step, layers: [{ index: 0, frobExact: 1, frobErrKfac: 0.3, frobErrEkfac: 0.2, spectra: null }] };
+  }
+  dispose() {
+    this.disposed = true;
+  }
+}
+
+function fakeBackend(o: { divergeLr?: number } = {}) {
+  let lose: (reason: string) => void = () => {};
+  const sessions: FakeSession[] = [];
+  const backend: LabBackend & { sessions: FakeSession[] } = {
+    kind: 'webgpu',
+    adapter: 'fake adapter',
+    sessions,
+    async createSession(spec, opts) {
+      const s = new FakeSession(spec, opts, spec.train!.lr === o.divergeLr ? 7 : null);
+      sessions.push(s);
+      return s;
+    },
+    async analyze(spec): Promise<StaticAnalysis> {
+      return { ntkTrace: null, eigenvalues: [2, 1], effectiveRank: 1.9, alignment: { ntk_centered: 0.3 }, perLayer: {}, stableLr: 1, n: spec.data.n, P: 10, c: spec.data.c, seconds: 0 };
+    },
+    lost: new Promise<string>((r) => (lose = r)),
+    loseDevice: () => lose('destroyed on purpose'),
+    destroy: () => {},
+  };
+  return backend;
+}
+
+function harness(backends: LabBackend[]) {
+  const messages: FromWorker[] = [];
+  let opened = 0;
+  const host = new WorkerHost({
+    post: (m) => messages.push(m),
+    async openBackend() {
+      const b = backends[Math.min(opened, backends.length - 1)];
+      opened++;
+      return { backend: b, reason: null };
+    },
+    async loadImages(name) {
+      return decodeImageSet(name, new Uint8Array(readFileSync(`public/datasets/${IMAGE_SETS[name].file}`)));
+    },
+  });
+  const until = async (pred: () => boolean, what: string, ms = 20_000) => {
+    const t0 = Date.now();
+    while (!pred()) {
+      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}; messages: ${JSON.stringify(messages.map((m) => m.type))}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  const of = <T extends FromWorker['type']>(t: T) => messages.filter((m): m is Extract<FromWorker, { type: T }> => m.type === t);
+  const lastStatus = () => of('status').at(-1);
+  return { host, messages, until, of, lastStatus };
+}
+
+const small = (patch: Partial<NonNullable<LabDoc['spec']['train']>> = {}): LabDoc => ({
+  ...DEFAULT_DOC,
+  spec: { ...DEFAULT_DOC.spec, data: { dataset: 'disk', n: 20, n_test: 10, seed: 0 }, train: { optimizer: 'gd', lr: 0.1, steps: 40, ...patch } },
+});
+
+describe('worker host', () => {
+  it('loads, plays to the end, and reports finite metrics in step order', async () => {
+    const b = fakeBackend();
+    const h = harness([b]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    await h.until(() => h.of('ready').length === 1, 'ready');
+    h.host.handle({ type: 'speed', stepsPerTick: 3 });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadKey: 'k1' });
+    await h.until(() => h.lastStatus()?.status === 'done', 'done');
+    expect(h.of('info')).toHaveLength(1);
+    const steps = h.of('metrics').flatMap((m) => m.events.map((e) => e.step));
+    expect(steps[0]).toBe(0);
+    expect(steps.at(-1)).toBe(40);
+    expect([...steps].sort((a, b) => a - b)).toEqual(steps);
+    expect(h.lastStatus()).toMatchObject({ step: 40, loadKey: 'k1' });
+  });
+
+  it('pauses promptly, steps, and resets', async () => {
+    const h = harness([fakeBackend()]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'speed', stepsPerTick: 1 });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: true, loadKey: 'k' });
+    await h.until(() => h.lastStatus()?.status === 'running', 'running');
+    await h.until(() => (h.lastStatus()?.step ?? 0) > 3, 'some steps');
+    h.host.handle({ type: 'pause' });
+    await new Promise((r) => setTimeout(r, 30));
+    const at = h.lastStatus()!.step;
+    expect(h.lastStatus()!.status).toBe('paused');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.lastStatus()!.step).toBe(at);
+    h.host.handle({ type: 'step', steps: 7 });
+    await h.until(() => h.lastStatus()!.step === at + 7, 'step');
+    h.host.handle({ type: 'reset' });
+    await h.until(() => h.lastStatus()!.step === 0 && h.lastStatus()!.status === 'paused', 'reset');
+  });
+
+  it('a pause while a load is pending cancels its autoplay; a newer load replaces an older one', async () => {
+    const b = fakeBackend();
+    const h = harness([b]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadKey: 'a' });
+    h.host.handle({ type: 'pause' });
+    await h.until(() => h.of('info').length === 1, 'info');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(h.lastStatus()).toMatchObject({ status: 'paused', step: 0 });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 11 })), autoplay: true, loadKey: 'b' });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 12 })), autoplay: true, loadKey: 'c' });
+    await h.until(() => h.lastStatus()?.status === 'done' && h.lastStatus()?.loadKey === 'c', 'done');
+    expect(h.lastStatus()!.step).toBe(12);
+    expect(b.sessions.map((s) => s.spec.train!.steps)).toEqual([40, 12]);
+  });
+
+  it('reports a divergence for one run and lets the others finish', async () => {
+    const b = fakeBackend({ divergeLr: 50 });
+    const h = harness([b]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    const doc: LabDoc = { ...small(), compare: { param: 'lr', values: [0.1, 50] } };
+    h.host.handle({ type: 'speed', stepsPerTick: 5 });
+    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadKey: 'k' });
+    await h.until(() => h.lastStatus()?.status === 'done', 'done');
+    const errors = h.of('error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ kind: 'divergence', runId: 'run1' });
+    expect(errors[0].message).toMatch(/learning rate 50 diverged at step 7.*below 0.5/);
+    expect(h.of('metrics').filter((m) => m.runId === 'run0').flatMap((m) => m.events).at(-1)!.step).toBe(40);
+  });
+
+  it('rejects a bad spec sent straight to the worker with a spec error', async () => {
+    const h = harness([fakeBackend()]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    const bad: RunRequest = { id: 'run0', label: 'x', spec: { ...small().spec, loss: 'hinge' as never }, options: {} };
+    h.host.handle({ type: 'load', runs: [bad], autoplay: true, loadKey: 'k' });
+    await h.until(() => h.of('error').length === 1, 'error');
+    expect(h.of('error')[0]).toMatchObject({ kind: 'spec', field: 'loss' });
+    expect(h.lastStatus()!.status).toBe('error');
+  });
+
+  it('answers analyses (image data resolved from the committed files)', async () => {
+    const h = harness([fakeBackend()]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    const spec = withDataset(DEFAULT_DOC.spec, 'digits');
+    h.host.handle({ type: 'analyze', requestId: 3, spec });
+    await h.until(() => h.of('analysis').length === 1, 'analysis');
+    expect(h.of('analysis')[0]).toMatchObject({ requestId: 3, result: { c: 10 } });
+    h.host.handle({ type: 'analyze', requestId: 4, spec: { ...spec, data: { dataset: 'digits', n: 99999 } } });
+    await h.until(() => h.of('error').length === 1, 'error');
+    expect(h.of('error')[0]).toMatchObject({ requestId: 4, kind: 'spec', field: 'data.n' });
+  });
+
+  it('recovers from a device loss by replaying every run to its last step', async () => {
+    const first = fakeBackend();
+    const second = fakeBackend();
+    const h = harness([first, second]);
+    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'speed', stepsPerTick: 2 });
+    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 400 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadKey: 'k' });
+    await h.until(() => (h.lastStatus()?.step ?? 0) >= 20, 'steps');
+    h.host.handle({ type: 'simulateDeviceLoss' });
+    await h.until(() => h.of('recovered').length === 1, 'recovered');
+    const rec = h.of('recovered')[0];
+    expect(h.of('deviceLost')[0].message).toBe('destroyed on purpose');
+    expect(rec.step).toBeGreaterThanOrEqual(20);
+    expect(first.sessions.every((s) => s.disposed)).toBe(true);
+    expect(second.sessions).toHaveLength(2);
+    for (const s of second.sessions) expect(s.step).toBeGreaterThanOrEqual(rec.step);
+    // the replay itself posts nothing: every run's steps stay strictly increasing
+    for (const id of ['run0', 'run1']) {
+      const steps = h.of('metrics').filter((m) => m.runId === id).flatMap((m) => m.events.map((e) => e.step));
+      expect(new Set(steps).size).toBe(steps.length);
+    }
+    await h.until(() => h.lastStatus()?.status === 'done', 'done after recovery', 30_000);
+    expect(h.lastStatus()!.step).toBe(400);
+  });
+});
+
+describe('worker host with the float64 CPU session', () => {
+  it('trains a tiny model and emits finite, comparable metrics', async () => {
+    const h = harness([openCpuBackend()]);
+    h.host.handle({ type: 'init', forceCpu: true, baseUrl: '/' });
+    const doc: LabDoc = {
+      ...DEFAULT_DOC,
+      spec: {
+        ...DEFAULT_DOC.spec,
+        model: { input: [2], layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 1, activation: 'linear' }] },
+        data: { dataset: 'disk', n: 24, n_test: 12, seed: 1 },
+        train: { optimizer: 'gd', lr: 0.1, steps: 30 },
+      },
+    };
+    expect(expandRuns(doc)).toHaveLength(1);
+    h.host.handle({ type: 'analyze', requestId: 1, spec: doc.spec });
+    h.host.handle({ type: 'speed', stepsPerTick: 10 });
+    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadKey: 'k' });
+    await h.until(() => h.lastStatus()?.status === 'done', 'done', 60_000);
+    const a = h.of('analysis')[0].result;
+    expect(a.stableLr).toBeGreaterThan(0);
+    expect(a.ntkTrace!.values.length).toBe(24 * 24);
+    const events = h.of('metrics').flatMap((m) => m.events);
+    expect(events.at(-1)!.step).toBe(30);
+    for (const e of events) {
+      expect(Number.isFinite(e.actual.loss)).toBe(true);
+      expect(Number.isFinite(e.linearized!.loss)).toBe(true);
+    }
+    expect(events.at(-1)!.actual.loss).toBeLessThan(events[0].actual.loss);
+    h.host.handle({ type: 'curvature' });
+    await h.until(() => h.of('curvature').length === 1 || h.of('error').length > 0, 'curvature', 60_000);
+    expect(h.of('error')).toEqual([]);
+    expect(h.of('info')[0].info.stableLr).toBeGreaterThan(0);
+  });
+});
