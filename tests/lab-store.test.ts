@@ -33,6 +33,7 @@ function event(step: number, withKernel = true): MetricEvent {
       deltaLoss: Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 8),
       milestone: 0.3,
     },
+    kernel: null,
     perExampleLoss: null,
   };
 }

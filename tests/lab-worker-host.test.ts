@@ -14,7 +14,7 @@ import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
 
 function event(step: number): MetricEvent {
   const m = { loss: 1 / (1 + step), lossTest: 1.2 / (1 + step), accuracy: 0.5, accuracyTest: 0.5, paramDistance: step * 0.01, groupLoss: null };
-  return { step, wallTime: step * 1e-3, actual: m, linearized: m, closedForm: null, gap: { train: 0.01 * step, test: null }, alignment: null, spectrum: null, movement: null, grid: null, perExampleLoss: null };
+  return { step, wallTime: step * 1e-3, actual: m, linearized: m, closedForm: null, gap: { train: 0.01 * step, test: null }, alignment: null, spectrum: null, movement: null, grid: null, kernel: null, perExampleLoss: null };
 }
 
 class FakeSession implements Session {

@@ -8,7 +8,8 @@
 import { readFileSync, renameSync, writeFileSync, unlinkSync, existsSync } from 'node:fs';
 import { GpuContext } from '../gpu/context';
 import { createNodeGpu } from '../gpu/node';
-import { parseSpecText, validateSpec } from '../spec/validate';
+import { parseSpecText, validateSpec as validateSpecOnly } from '../spec/validate';
+import { loadImageSetFromDisk } from '../data/image-files';
 import { compareResults } from '../spec/compare';
 import { runExperiment } from '../engine/runner';
 import { createSession } from '../dynamics/session';
@@ -117,6 +118,9 @@ function cmdCompare(args: string[]): number {
   process.stdout.write(`${cmp.failures.length === 0 ? 'PASS' : 'FAIL'}: ${cmp.checks.length} arrays checked, ${cmp.failures.length} problems\n`);
   return cmp.failures.length === 0 ? 0 : 1;
 }
+
+/** Spec validation with the image sets read from public/datasets. */
+const validateSpec = (raw: unknown) => validateSpecOnly(raw, { imageSet: loadImageSetFromDisk });
 
 function reluUnitCount(spec: ResolvedSpec): number {
   return planModel(spec.model).paramLayers.filter((l) => l.activation === 'relu').reduce((s, l) => s + numel(l.outShape), 0);

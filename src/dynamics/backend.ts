@@ -18,6 +18,8 @@ export interface ProbeWithSpectrum {
   probe: ProbeResult;
   /** All eigenvalues of the current full NTK on the probe examples (any order), when asked. */
   eigenvalues: Float64Array | null;
+  /** The current full NTK on the probe examples (nc x nc), when the spectrum was asked for. */
+  kernel: Float64Array | null;
   /** Examples the probe uses (the kernel is nc x nc over them). */
   n: number;
 }

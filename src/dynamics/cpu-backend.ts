@@ -182,7 +182,7 @@ export class CpuBackend implements DynamicsBackend {
       ntkSimilarityToInitCentered: kernelSimilarity(centerNtk(k.K, n, c), this.K0c),
       reluSignSimilarity: units > 0 ? agree / units : null,
     };
-    return { probe, eigenvalues: withSpectrum ? eigvalsSym(k.K, n * c) : null, n };
+    return { probe, eigenvalues: withSpectrum ? eigvalsSym(k.K, n * c) : null, kernel: withSpectrum ? k.K : null, n };
   }
 
   async divergence(): Promise<{ step: number; model: ModelKind } | null> {

@@ -7,7 +7,7 @@ import type { Session, SessionOptions } from '../engine/session-types';
 import { CpuBackend } from './cpu-backend';
 import { SessionImpl, resolveSessionOptions } from './session';
 
-export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions & { probeExamples?: number } = {}): Promise<Session> {
+export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {
   const o = resolveSessionOptions(opts);
   const backend = new CpuBackend(spec, o.linearized, o.probeExamples);
   return SessionImpl.create(backend, spec, { ...o, closedForm: o.closedForm });

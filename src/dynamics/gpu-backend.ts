@@ -109,15 +109,16 @@ export class GpuBackend implements DynamicsBackend {
     const { probe, kernel } = await this.kernelProbe.measure(state, theta, withSpectrum);
     this.trainer.model.releaseForward(state);
     let eigenvalues: Float64Array | null = null;
+    let K64: Float64Array | null = null;
     if (kernel) {
       const N = this.probeN * this.trainer.plan.c;
       const K = await this.ctx.read(kernel);
       kernel.destroy();
-      const K64 = new Float64Array(N * N);
+      K64 = new Float64Array(N * N);
       for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) K64[i * N + j] = 0.5 * (K[i * N + j] + K[j * N + i]);
       eigenvalues = eigvalsSym(K64, N);
     }
-    return { probe, eigenvalues, n: this.probeN };
+    return { probe, eigenvalues, kernel: K64, n: this.probeN };
   }
 
   divergence() {

@@ -33,11 +33,9 @@ import { curvatureReport } from './curvature-report';
 
 const MILESTONES = [0.7, 0.55, 0.4];
 
-export interface ResolvedSessionOptions extends Required<SessionOptions> {
-  probeExamples: number;
-}
+export type ResolvedSessionOptions = Required<SessionOptions>;
 
-export function resolveSessionOptions(opts: SessionOptions & { probeExamples?: number } = {}): ResolvedSessionOptions {
+export function resolveSessionOptions(opts: SessionOptions = {}): ResolvedSessionOptions {
   const pos = (v: number | undefined, def: number, name: string, min = 1) => {
     const x = v ?? def;
     if (!Number.isInteger(x) || x < min) throw new Error(`session option ${name}: expected an integer >= ${min}, found ${x}`);
@@ -57,7 +55,7 @@ export function resolveSessionOptions(opts: SessionOptions & { probeExamples?: n
 }
 
 /** Create a session on the GPU. */
-export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: SessionOptions & { probeExamples?: number } = {}): Promise<Session> {
+export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {
   const o = resolveSessionOptions(opts);
   const backend = await GpuBackend.create(ctx, spec, {
     probeExamples: o.probeExamples,
@@ -190,6 +188,7 @@ export class SessionImpl implements Session {
     let alignment: MetricEvent['alignment'] = null;
     let spectrum: MetricEvent['spectrum'] = null;
     let movement: MetricEvent['movement'] = null;
+    let kernel: MetricEvent['kernel'] = null;
     if (kernelDue) {
       const pr = await this.backend.probe(true);
       alignment = pr.probe.alignment;
@@ -198,6 +197,18 @@ export class SessionImpl implements Session {
         ntkSimilarityToInitCentered: pr.probe.ntkSimilarityToInitCentered,
         reluSignSimilarity: pr.probe.reluSignSimilarity,
       };
+      if (pr.kernel) {
+        const c = this.info.c;
+        const N = pr.n * c;
+        const traced = new Float32Array(pr.n * pr.n);
+        for (let i = 0; i < pr.n; i++)
+          for (let j = 0; j < pr.n; j++) {
+            let s = 0;
+            for (let k = 0; k < c; k++) s += pr.kernel[(i * c + k) * N + j * c + k];
+            traced[i * pr.n + j] = s;
+          }
+        kernel = { n: pr.n, traced };
+      }
       if (pr.eigenvalues) {
         const stats = spectrumStats(pr.eigenvalues);
         const lmax = stats.eigenvalues[0] ?? 0;
@@ -223,6 +234,7 @@ export class SessionImpl implements Session {
       spectrum,
       movement,
       grid,
+      kernel,
       perExampleLoss: this.opts.perExampleLoss
         ? { actual: Float32Array.from(actualTrain.perExample), linearized: linTrain ? Float32Array.from(linTrain.perExample) : null }
         : null,

@@ -79,6 +79,11 @@ export interface MetricEvent {
   spectrum: SpectrumMetrics | null;
   movement: MovementMetrics | null;
   grid: GridMetrics | null;
+  /**
+   * The actual model's current output-traced NTK on the probe examples (the first `n` training
+   * examples, n x n, row-major), when kernel probes ran in this event.
+   */
+  kernel: { n: number; traced: Float32Array } | null;
   /** Per-example training losses (actual, linearized), when requested. */
   perExampleLoss: { actual: Float32Array; linearized: Float32Array | null } | null;
 }
@@ -127,6 +132,8 @@ export interface SessionOptions {
   linearized?: boolean;
   closedForm?: boolean;
   perExampleLoss?: boolean;
+  /** Training examples used by the kernel probes (alignment, spectrum, movement). Default 100. */
+  probeExamples?: number;
 }
 
 /** Raised when training diverges; names the step and suggests the stability bound. */

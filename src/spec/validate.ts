@@ -6,6 +6,7 @@
 import { planModel, numel, SpecError, type ModelPlan } from '../nn/layout';
 import { initParams } from '../nn/init';
 import { generateDataset } from '../data/datasets';
+import { isImageDataset, resolveImageSpec, IMAGE_SETS, type ImageSet } from '../data/images';
 import {
   ACTIVATIONS,
   LOSSES,
@@ -231,11 +232,30 @@ function oneHot(labels: Int32Array, c: number): Float64Array {
   return y;
 }
 
-function validateData(v: unknown, plan: ModelPlan, loss: ResolvedSpec['loss']): ResolvedData {
+/** Options of `validateSpec`. */
+export interface ValidateOptions {
+  /**
+   * Supplies the decoded pixels of an image set named by `data.dataset` ("digits", "fashion").
+   * The Node runner reads them from public/datasets (src/data/image-files.ts); the lab's worker
+   * fetches them first. Without it, image-set data is refused with a message saying so.
+   */
+  imageSet?: (name: string) => ImageSet;
+}
+
+function validateData(v: unknown, plan: ModelPlan, loss: ResolvedSpec['loss'], raw: ExperimentSpec, opts: ValidateOptions): ResolvedData {
   if (!isObject(v)) fail('data', 'an object with x and y (or a generated dataset)', v);
+  if (isImageDataset(v.dataset)) {
+    if (!opts.imageSet) {
+      throw new SpecError('data.dataset', `the pixels of the image set "${v.dataset}" (${IMAGE_SETS[v.dataset].file})`, 'no image loader in this context');
+    }
+    const { spec: explicit, flipped } = resolveImageSpec(raw, opts.imageSet(v.dataset));
+    const data = validateData(explicit.data, plan, loss, raw, {});
+    data.meta = { dataset: v.dataset, flipped: Uint8Array.from(flipped, Number) };
+    return data;
+  }
   if (v.dataset !== undefined) {
     const { flipped, ...generated } = generateDataset(v, plan.input, 'data', { loss, c: plan.c });
-    const data = validateData(generated, plan, loss);
+    const data = validateData(generated, plan, loss, raw, opts);
     data.meta = { dataset: String(v.dataset), flipped: flipped ? Uint8Array.from(flipped, Number) : null };
     return data;
   }
@@ -331,7 +351,7 @@ export function parseSpecText(text: string, source = 'spec'): unknown {
 }
 
 /** Validate an untrusted value and resolve it into the engine's input. */
-export function validateSpec(raw: unknown): ResolvedSpec {
+export function validateSpec(raw: unknown, opts: ValidateOptions = {}): ResolvedSpec {
   if (!isObject(raw)) fail('spec', 'a JSON object', raw);
   checkKeys(raw, ['name', 'description', 'model', 'params', 'init', 'loss', 'data', 'train', 'compute', 'options'], 'spec');
   const spec = raw as Partial<ExperimentSpec> & Record<string, unknown>;
@@ -371,7 +391,7 @@ export function validateSpec(raw: unknown): ResolvedSpec {
     return fail('params', 'explicit params or an init {seed, scheme}', undefined);
   }
 
-  const data = validateData(spec.data, plan, loss);
+  const data = validateData(spec.data, plan, loss, spec as ExperimentSpec, opts);
   const train = spec.train === undefined ? null : validateTrain(spec.train, data.n);
 
   let compute: string[] | null = null;
