@@ -21,6 +21,7 @@ import { spectrumStats } from '../geometry/spectrum';
 import { eigvalsSym } from '../reference/linalg';
 import { nest } from '../reference/nested';
 import { planOf } from '../spec/validate';
+import { kfacKey } from '../curvature/results';
 import type { ResolvedSpec } from '../spec/types';
 
 export interface AnalyzeOptions extends KernelOptions {
@@ -49,6 +50,7 @@ export const STATIC_KEYS = [
   'fisher',
   'fisher_trace',
   'fisher_frobenius',
+  'kfac',
 ] as const;
 
 /** Inputs and targets of one data split, on the GPU. */
@@ -167,8 +169,9 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
       want.has(k),
     );
     const needFisher = ['fisher', 'fisher_trace', 'fisher_frobenius'].some((k) => want.has(k));
+    const needGamma = needFisher || want.has('kfac');
     let jacSignals: Signals | null = null;
-    if (needJacobianSignals || (needFisher && spec.loss === 'mse')) {
+    if (needJacobianSignals || (needGamma && spec.loss === 'mse')) {
       const seeds = ctx.tensor([N, c], 'unit seeds');
       identitySeeds(ctx, seeds, n, c);
       jacSignals = model.backward(state, seeds, c, theta);
@@ -229,7 +232,7 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
       if (want.has('ntk_trace_spectrum')) result.ntk_trace_spectrum = spectrumStats(eigvalsSym(Float64Array.from(KtrH), n));
     }
 
-    if (needFisher) {
+    if (needGamma) {
       let gammaSignals = jacSignals;
       if (spec.loss === 'cross_entropy') {
         const seeds = ctx.tensor([N, c], 'metric seeds');
@@ -237,11 +240,15 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
         gammaSignals = model.backward(state, seeds, c, theta);
         seeds.destroy();
       }
+      // KFAC / EKFAC per layer from the same forward state and Gamma signals (src/curvature).
+      if (want.has('kfac')) {
+        result.kfac = await kfacKey(ctx, plan.paramLayers, state, gammaSignals!, { blockMaxParams: spec.options.block_max_params });
+      }
       // F = (1/n) Gamma^T Gamma with Gamma the metric-weighted Jacobian rows; its trace and
       // Frobenius norm come from the (nc x nc) Gram Gamma Gamma^T, which shares F's nonzero
       // spectrum, so neither needs the P x P matrix.
-      const { total: KG } = tangentKernels(ctx, plan, state, gammaSignals!, opts);
-      owned.push(KG);
+      const KG = needFisher ? tangentKernels(ctx, plan, state, gammaSignals!, opts).total : null;
+      if (KG) owned.push(KG);
       if (want.has('fisher')) {
         const G = fullJacobian(ctx, plan, state, gammaSignals!);
         ctx.checkStorageBytes(P * P * 4, `the dense Fisher (${P} x ${P})`);
@@ -251,8 +258,8 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
         G.destroy();
         F.destroy();
       }
-      if (want.has('fisher_trace')) result.fisher_trace = (await trace(ctx, KG, N)) / n;
-      if (want.has('fisher_frobenius')) result.fisher_frobenius = Math.sqrt(await sumOfSquares(ctx, KG, N * N)) / n;
+      if (want.has('fisher_trace')) result.fisher_trace = (await trace(ctx, KG!, N)) / n;
+      if (want.has('fisher_frobenius')) result.fisher_frobenius = Math.sqrt(await sumOfSquares(ctx, KG!, N * N)) / n;
       if (gammaSignals !== jacSignals) model.releaseSignals(gammaSignals!);
     }
     if (jacSignals) model.releaseSignals(jacSignals);

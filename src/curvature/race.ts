@@ -1,0 +1,350 @@
+/**
+ * The optimizer race of the EKFAC paper, reproduced small: plain (minibatch) gradient descent,
+ * KFAC and EKFAC train the same network from the same initialization on the same batches, and
+ * the training loss is recorded against epochs and against wall-clock time.
+ *
+ * A race file (examples/optimizer-race.json) is
+ *   { "name", "description",
+ *     "spec": <an experiment spec with a train section: batch_size, seed, ...>,
+ *     "race": { "epochs": E, "time_budget_s": T, "max_epochs": M,
+ *               "contestants": [ { "label", "optimizer", "lr", "momentum", "damping",
+ *                                  "eig_every", "decay", "solver" }, ... ] } }
+ * Each contestant's fields override `spec.train` and go through the spec validation (damping > 0,
+ * eig_every >= 1, ...). Every contestant trains until it has done E epochs *and* spent T seconds
+ * of training time (at most M epochs), so the result answers both "same epochs" (the loss after
+ * E epochs) and "same wall-clock budget" (the loss at time T). The clock counts training steps
+ * only (the GPU queue is drained before it is read); evaluations after each epoch are excluded.
+ *
+ * Run: `node scripts/optimizer-race.mjs examples/optimizer-race.json [--out result.json]`.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { GpuModel } from '../nn/gpu-model';
+import type { ModelPlan } from '../nn/layout';
+import { axpby } from '../ops/elementwise';
+import { lossAndGrad } from '../ops/loss';
+import { countNonFinite } from '../ops/reduce';
+import { validateSpec, planOf } from '../spec/validate';
+import type { ExperimentSpec, OptimizerKind, ResolvedSpec } from '../spec/types';
+import { BatchSchedule } from '../dynamics/trainer';
+import { decodeImageSet, isImageData, resolveImageSpec } from '../data/images';
+import { NaturalGradient } from './optimizer';
+import type { EigenSolver } from './eigen';
+
+export interface Contestant {
+  label?: string;
+  optimizer: OptimizerKind;
+  lr: number;
+  momentum?: number;
+  damping?: number;
+  eig_every?: number;
+  decay?: number;
+  solver?: EigenSolver;
+}
+
+export interface RaceSettings {
+  epochs: number;
+  time_budget_s: number;
+  max_epochs?: number;
+  contestants: Contestant[];
+}
+
+export interface RaceFile {
+  name?: string;
+  description?: string;
+  spec: ExperimentSpec;
+  race: RaceSettings;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** Training seconds so far (evaluations excluded). */
+  time_s: number;
+  loss: number;
+  loss_test: number | null;
+  accuracy: number | null;
+  accuracy_test: number | null;
+}
+
+export interface ContestantResult {
+  label: string;
+  settings: Contestant;
+  records: EpochRecord[];
+  /** Eigendecompositions done (KFAC / EKFAC). */
+  decompositions: number;
+  diverged: boolean;
+}
+
+export interface RaceResult {
+  name: string;
+  adapter: string;
+  epochs: number;
+  time_budget_s: number;
+  steps_per_epoch: number;
+  contestants: ContestantResult[];
+}
+
+const label = (c: Contestant) =>
+  c.label ?? (c.optimizer === 'kfac' || c.optimizer === 'ekfac' ? `${c.optimizer.toUpperCase()} (k=${c.eig_every ?? 1})` : c.optimizer.toUpperCase());
+
+/**
+ * Trains the actual model (no linearization) with GD / SGD (momentum) or a KFAC / EKFAC
+ * preconditioner, on the batches of `spec.train` (batch_size, seed). Self-contained so the race
+ * and the tests do not depend on how the training engine wires the preconditioner in.
+ */
+export class CurvatureTrainer {
+  readonly model: GpuModel;
+  readonly plan: ModelPlan;
+  readonly theta: Tensor;
+  readonly ng: NaturalGradient | null;
+  private readonly grad: Tensor;
+  private readonly dir: Tensor | null;
+  private readonly velocity: Tensor | null;
+  private readonly schedule: BatchSchedule;
+  private readonly x: Tensor;
+  private readonly targets: Tensor;
+  private readonly xTest: Tensor | null;
+  private readonly targetsTest: Tensor | null;
+  steps = 0;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly spec: ResolvedSpec,
+    extra: { decay?: number; solver?: EigenSolver } = {},
+  ) {
+    const t = spec.train;
+    if (!t) throw new Error('race: the spec needs a train section');
+    this.plan = planOf(spec);
+    this.model = new GpuModel(ctx, this.plan);
+    const P = this.plan.P;
+    this.theta = ctx.upload(spec.theta, [P], 'race theta');
+    this.grad = ctx.tensor([P], 'race grad');
+    const natural = t.optimizer === 'kfac' || t.optimizer === 'ekfac';
+    this.dir = natural ? ctx.tensor([P], 'race direction') : null;
+    this.velocity = t.momentum > 0 ? ctx.tensor([P], 'race velocity') : null;
+    this.ng = natural
+      ? new NaturalGradient(ctx, this.plan, { kind: t.optimizer as 'kfac' | 'ekfac', damping: t.damping, eigEvery: t.eigEvery, loss: spec.loss, ...extra })
+      : null;
+    this.schedule = new BatchSchedule(spec.data.n, t.optimizer === 'gd' ? spec.data.n : t.batchSize, t.seed);
+    const d = spec.data;
+    const c = this.plan.c;
+    this.x = ctx.upload(d.x, [d.n, this.plan.inputSize], 'race x');
+    this.targets = spec.loss === 'mse' ? ctx.upload(d.y, [d.n, c], 'race y') : ctx.upload(Float32Array.from(d.labels!), [d.n], 'race labels');
+    this.xTest = d.nTest > 0 ? ctx.upload(d.xTest, [d.nTest, this.plan.inputSize], 'race x test') : null;
+    this.targetsTest =
+      d.nTest > 0 ? (spec.loss === 'mse' ? ctx.upload(d.yTest, [d.nTest, c], 'race y test') : ctx.upload(Float32Array.from(d.labelsTest!), [d.nTest], 'race labels test')) : null;
+  }
+
+  get batchSize(): number {
+    return this.schedule.batchSize >= this.spec.data.n ? this.spec.data.n : this.schedule.batchSize;
+  }
+
+  get stepsPerEpoch(): number {
+    return Math.ceil(this.spec.data.n / this.batchSize);
+  }
+
+  private batchTensors(idx: number[]): { x: Tensor; t: Tensor; own: boolean } {
+    const d = this.spec.data;
+    if (idx.length === d.n) return { x: this.x, t: this.targets, own: false };
+    const inSize = this.plan.inputSize;
+    const c = this.plan.c;
+    const xb = new Float32Array(idx.length * inSize);
+    const mse = this.spec.loss === 'mse';
+    const tb = new Float32Array(mse ? idx.length * c : idx.length);
+    idx.forEach((i, r) => {
+      xb.set(d.x.subarray(i * inSize, (i + 1) * inSize), r * inSize);
+      if (mse) tb.set(d.y.subarray(i * c, (i + 1) * c), r * c);
+      else tb[r] = d.labels![i];
+    });
+    return { x: this.ctx.upload(xb, [idx.length, inSize], 'batch x'), t: this.ctx.upload(tb, [tb.length], 'batch t'), own: true };
+  }
+
+  /** One optimizer step on the next batch. */
+  async step(): Promise<void> {
+    const ctx = this.ctx;
+    const cfg = this.spec.train!;
+    const idx = this.schedule.next();
+    const B = idx.length;
+    const c = this.plan.c;
+    const b = this.batchTensors(idx);
+    const state = this.model.forward(b.x, B, this.theta);
+    const perEx = ctx.tensor([B], 'batch loss');
+    const seeds = ctx.tensor([B, c], 'dL/df');
+    lossAndGrad(ctx, this.spec.loss, state.output, b.t, perEx, seeds, B, c, 1 / B);
+    const sig = this.model.backward(state, seeds, 1, this.theta);
+    this.model.gradient(state, sig, this.grad);
+    this.model.releaseSignals(sig);
+    perEx.destroy();
+    seeds.destroy();
+    let update = this.grad;
+    if (this.ng) {
+      await this.ng.update(this.model, state, this.theta);
+      this.ng.precondition(this.grad, this.dir!);
+      update = this.dir!;
+    }
+    this.model.releaseForward(state);
+    if (b.own) {
+      b.x.destroy();
+      b.t.destroy();
+    }
+    if (this.velocity) {
+      axpby(ctx, 1, update, cfg.momentum, this.velocity);
+      update = this.velocity;
+    }
+    axpby(ctx, -cfg.lr, update, 1, this.theta);
+    this.steps++;
+  }
+
+  /** Mean loss and accuracy (cross_entropy) on a split. */
+  async evaluate(split: 'train' | 'test'): Promise<{ loss: number; accuracy: number | null } | null> {
+    const x = split === 'train' ? this.x : this.xTest;
+    const t = split === 'train' ? this.targets : this.targetsTest;
+    if (!x || !t) return null;
+    const n = split === 'train' ? this.spec.data.n : this.spec.data.nTest;
+    const c = this.plan.c;
+    const state = this.model.forward(x, n, this.theta);
+    const perEx = this.ctx.tensor([n], 'eval loss');
+    const g = this.ctx.tensor([n, c], 'eval grad');
+    lossAndGrad(this.ctx, this.spec.loss, state.output, t, perEx, g, n, c, 1);
+    const [f, l] = await this.ctx.readMany([{ tensor: state.output }, { tensor: perEx }]);
+    this.model.releaseForward(state);
+    perEx.destroy();
+    g.destroy();
+    let loss = 0;
+    for (const v of l) loss += v;
+    let accuracy: number | null = null;
+    if (this.spec.loss === 'cross_entropy') {
+      const labels = split === 'train' ? this.spec.data.labels! : this.spec.data.labelsTest!;
+      let ok = 0;
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let k = 1; k < c; k++) if (f[i * c + k] > f[i * c + best]) best = k;
+        if (best === labels[i]) ok++;
+      }
+      accuracy = ok / n;
+    }
+    return { loss: loss / n, accuracy };
+  }
+
+  async diverged(): Promise<boolean> {
+    return (await countNonFinite(this.ctx, this.theta)) > 0;
+  }
+
+  dispose(): void {
+    this.ng?.dispose();
+    for (const t of [this.theta, this.grad, this.dir, this.velocity, this.x, this.targets, this.xTest, this.targetsTest]) t?.destroy();
+  }
+}
+
+/** Merge a contestant into the spec's train section and validate (errors name the contestant). */
+export function contestantSpec(base: ExperimentSpec, c: Contestant, index: number): ResolvedSpec {
+  const { label: _l, decay: _d, solver: _s, ...train } = c;
+  try {
+    return validateSpec({ ...base, train: { ...(base.train ?? {}), ...train, steps: 1 } });
+  } catch (e) {
+    throw new Error(`race.contestants[${index}] (${label(c)}): ${(e as Error).message}`);
+  }
+}
+
+/** Resolve image datasets (digits, fashion) to explicit arrays, given a reader of public/datasets files. */
+export function resolveRaceSpec(spec: ExperimentSpec, readDataset: (file: string) => Uint8Array): ExperimentSpec {
+  if (!isImageData(spec.data)) return spec;
+  const name = (spec.data as { dataset: string }).dataset;
+  const file = name === 'digits' ? 'digits-8x8.bin' : 'fashion-14x14.bin';
+  return resolveImageSpec(spec, decodeImageSet(name, readDataset(file))).spec;
+}
+
+export function checkRaceSettings(r: unknown): RaceSettings {
+  const o = r as RaceSettings;
+  if (!o || typeof o !== 'object') throw new Error('race: expected an object {epochs, time_budget_s, contestants}');
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new Error(`race.epochs: expected a positive integer, found ${JSON.stringify(o.epochs)}`);
+  if (!(typeof o.time_budget_s === 'number' && o.time_budget_s >= 0)) throw new Error(`race.time_budget_s: expected a number >= 0, found ${JSON.stringify(o.time_budget_s)}`);
+  if (!Array.isArray(o.contestants) || o.contestants.length === 0) throw new Error('race.contestants: expected a non-empty list');
+  o.contestants.forEach((c, i) => {
+    if (c.decay !== undefined && !(c.decay >= 0 && c.decay < 1)) throw new Error(`race.contestants[${i}].decay: expected a number in [0, 1), found ${c.decay}`);
+    if (c.solver !== undefined && c.solver !== 'gpu' && c.solver !== 'cpu') throw new Error(`race.contestants[${i}].solver: expected "gpu" or "cpu", found ${JSON.stringify(c.solver)}`);
+  });
+  return o;
+}
+
+export interface RaceProgress {
+  contestant: string;
+  record: EpochRecord;
+}
+
+/** Run every contestant (in order) and collect its loss curve. */
+export async function runRace(ctx: GpuContext, file: RaceFile, onProgress?: (p: RaceProgress) => void): Promise<RaceResult> {
+  const r = checkRaceSettings(file.race);
+  const maxEpochs = r.max_epochs ?? 50 * r.epochs;
+  const specs = r.contestants.map((c, i) => contestantSpec(file.spec, c, i));
+  const out: ContestantResult[] = [];
+  let stepsPerEpoch = 0;
+  for (let i = 0; i < specs.length; i++) {
+    const c = r.contestants[i];
+    const spec = specs[i];
+    const tr = new CurvatureTrainer(ctx, spec, { decay: c.decay, solver: c.solver });
+    stepsPerEpoch = tr.stepsPerEpoch;
+    const records: EpochRecord[] = [];
+    let time = 0;
+    let diverged = false;
+    try {
+      const record = async (epoch: number) => {
+        const a = (await tr.evaluate('train'))!;
+        const b = await tr.evaluate('test');
+        const rec: EpochRecord = { epoch, time_s: time, loss: a.loss, loss_test: b?.loss ?? null, accuracy: a.accuracy, accuracy_test: b?.accuracy ?? null };
+        records.push(rec);
+        onProgress?.({ contestant: label(c), record: rec });
+        return rec;
+      };
+      await record(0);
+      await ctx.sync();
+      for (let epoch = 1; epoch <= maxEpochs; epoch++) {
+        const t0 = performance.now();
+        for (let s = 0; s < tr.stepsPerEpoch; s++) await tr.step();
+        await ctx.sync();
+        time += (performance.now() - t0) / 1000;
+        if (await tr.diverged()) {
+          diverged = true;
+          break;
+        }
+        await record(epoch);
+        if (epoch >= r.epochs && time >= r.time_budget_s) break;
+      }
+      out.push({ label: label(c), settings: c, records, decompositions: tr.ng?.decompositions ?? 0, diverged });
+    } finally {
+      tr.dispose();
+    }
+  }
+  return { name: file.name ?? 'optimizer race', adapter: ctx.adapter.summary, epochs: r.epochs, time_budget_s: r.time_budget_s, steps_per_epoch: stepsPerEpoch, contestants: out };
+}
+
+/** Loss of a contestant at time t (the last epoch finished by then). */
+export function lossAtTime(c: ContestantResult, t: number): EpochRecord {
+  let best = c.records[0];
+  for (const r of c.records) if (r.time_s <= t) best = r;
+  return best;
+}
+
+/** A markdown summary: loss after the same epochs and at the same wall-clock times. */
+export function formatRace(res: RaceResult): string {
+  const E = res.epochs;
+  const T = res.time_budget_s;
+  const epochs = [1, Math.max(1, Math.round(E / 4)), Math.max(1, Math.round(E / 2)), E].filter((v, i, a) => a.indexOf(v) === i);
+  const times = [T / 4, T / 2, T];
+  const fmt = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toPrecision(3));
+  const lines: string[] = [];
+  lines.push(`adapter: ${res.adapter}; ${res.steps_per_epoch} steps per epoch`);
+  lines.push('');
+  lines.push(`| optimizer | ${epochs.map((e) => `loss @ epoch ${e}`).join(' | ')} | time for ${E} epochs | ${times.map((t) => `loss @ ${t.toFixed(1)} s`).join(' | ')} | test acc @ ${T} s |`);
+  lines.push(`|---|${epochs.map(() => '---|').join('')}---|${times.map(() => '---|').join('')}---|`);
+  for (const c of res.contestants) {
+    const at = (e: number) => c.records.find((r) => r.epoch === e);
+    const tE = at(E)?.time_s;
+    lines.push(
+      `| ${c.label}${c.diverged ? ' (diverged)' : ''} | ${epochs.map((e) => fmt(at(e)?.loss)).join(' | ')} | ${tE === undefined ? '-' : `${tE.toFixed(2)} s`} | ${times
+        .map((t) => `${fmt(lossAtTime(c, t).loss)} (ep ${lossAtTime(c, t).epoch})`)
+        .join(' | ')} | ${fmt(lossAtTime(c, T).accuracy_test)} |`,
+    );
+  }
+  return lines.join('\n');
+}
