@@ -36,11 +36,11 @@ export async function benchTraining(ctx: GpuContext, args: string[]): Promise<st
   const spec = toySpec(steps);
 
   const trainer = new Trainer(ctx, spec, planOf(spec), true);
-  trainer.advance(5);
+  await trainer.advance(5);
   await ctx.sync();
   const d0 = ctx.dispatchCount;
   let t0 = performance.now();
-  trainer.advance(steps);
+  await trainer.advance(steps);
   await ctx.sync();
   const pure = steps / ((performance.now() - t0) / 1000);
   const perStep = (ctx.dispatchCount - d0) / steps;

@@ -150,6 +150,26 @@ describe('training sessions', () => {
     s.dispose();
   });
 
+  it('trains with KFAC and EKFAC preconditioning (each model its own curvature), faster per step than GD', async () => {
+    const ctx = await gpuContext();
+    const losses: Record<string, number[]> = {};
+    for (const optimizer of ['gd', 'kfac', 'ekfac']) {
+      const spec = toySpec({}, { optimizer, lr: optimizer === 'gd' ? 0.5 : 0.2, damping: 0.05, eig_every: 5, steps: 20 });
+      const s = await createSession(ctx, spec, { metricsEvery: 10, kernelEvery: 0, gridEvery: 0 });
+      const ev = await s.advance(20);
+      losses[optimizer] = ev.map((e) => e.actual.loss);
+      expect(ev.every((e) => Number.isFinite(e.linearized!.loss))).toBe(true);
+      s.dispose();
+    }
+    expect(losses.kfac[2]).toBeLessThan(losses.gd[2]);
+    expect(losses.ekfac[2]).toBeLessThan(losses.gd[2]);
+    // Between eigendecompositions EKFAC refreshes its diagonal and KFAC does not: they differ.
+    expect(losses.ekfac[2]).not.toBe(losses.kfac[2]);
+    expect(ctx.liveTensors).toBe(0);
+    // The CPU fallback refuses natural-gradient optimizers instead of silently using GD.
+    await expect(createCpuSession(toySpec({}, { optimizer: 'kfac' }))).rejects.toThrow(/needs WebGPU/);
+  });
+
   it('reports per-layer KFAC and EKFAC errors against the exact Fisher', async () => {
     const ctx = await gpuContext();
     const s = await createSession(ctx, toySpec(), { metricsEvery: 10, kernelEvery: 0, gridEvery: 0 });

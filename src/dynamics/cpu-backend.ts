@@ -48,6 +48,9 @@ export class CpuBackend implements DynamicsBackend {
     probeExamples: number,
   ) {
     if (!spec.train) throw new Error('train: the spec has no train section');
+    if (spec.train.optimizer === 'kfac' || spec.train.optimizer === 'ekfac') {
+      throw new Error(`train.optimizer: ${spec.train.optimizer} needs WebGPU (the CPU fallback trains with gd or sgd)`);
+    }
     this.plan = planOf(spec);
     const d = spec.data;
     if (this.plan.P * d.n > CPU_MAX_WORK) {

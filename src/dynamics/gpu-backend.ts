@@ -71,7 +71,7 @@ export class GpuBackend implements DynamicsBackend {
   }
 
   async advance(k: number): Promise<void> {
-    this.trainer.advance(k);
+    await this.trainer.advance(k);
     // Let the queue drain so that a long run does not pile up unbounded work.
     await this.ctx.sync();
   }

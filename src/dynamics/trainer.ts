@@ -15,7 +15,10 @@
  *
  * Optimizers: full-batch GD (the fixtures), minibatch SGD with momentum (PyTorch convention
  * v = mu v + g, theta -= lr v) and L2 weight decay (g += wd theta), one seeded data order shared
- * by both models. Divergence is caught by a non-finite check of the parameters at each readback.
+ * by both models; `kfac` / `ekfac` precondition the (decayed) gradient with each model's own
+ * natural-gradient state (src/curvature/optimizer.ts: eigendecompositions every `eig_every`
+ * steps, the EKFAC diagonal every step), the Fisher taken at the model's outputs h on the batch.
+ * Divergence is caught by a GPU-side non-finite check of the parameters after every step.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
@@ -24,6 +27,7 @@ import type { ModelPlan } from '../nn/layout';
 import { axpby } from '../ops/elementwise';
 import { lossAndGrad } from '../ops/loss';
 import { NonFiniteWatch } from '../ops/check';
+import { NaturalGradient } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
 import { Rng } from '../util/rng';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
@@ -68,6 +72,7 @@ export class BatchSchedule {
 interface ModelState {
   delta: Tensor;
   velocity: Tensor | null;
+  natural: NaturalGradient | null;
 }
 
 export class Trainer {
@@ -84,6 +89,7 @@ export class Trainer {
   private readonly models: { actual: ModelState; linearized: ModelState | null };
   private readonly thetaWork: Tensor;
   private readonly grad: Tensor;
+  private readonly direction: Tensor | null;
   private readonly schedule: BatchSchedule;
   private readonly watches: Record<ModelKind, NonFiniteWatch | null>;
   /** Steps taken. */
@@ -106,7 +112,20 @@ export class Trainer {
     this.state0 = this.model.forward(this.train.x, this.train.n, this.theta0);
     this.state0Test = this.test ? this.model.forward(this.test.x, this.test.n, this.theta0) : null;
     const withMomentum = this.cfg.momentum > 0;
-    const make = (): ModelState => ({ delta: ctx.tensor([P], 'delta'), velocity: withMomentum ? ctx.tensor([P], 'velocity') : null });
+    const ng = this.cfg.optimizer === 'kfac' || this.cfg.optimizer === 'ekfac';
+    const make = (): ModelState => ({
+      delta: ctx.tensor([P], 'delta'),
+      velocity: withMomentum ? ctx.tensor([P], 'velocity') : null,
+      natural: ng
+        ? new NaturalGradient(ctx, plan, {
+            kind: this.cfg.optimizer as 'kfac' | 'ekfac',
+            damping: this.cfg.damping,
+            eigEvery: this.cfg.eigEvery,
+            loss: spec.loss,
+          })
+        : null,
+    });
+    this.direction = ng ? ctx.tensor([P], 'natural direction') : null;
     this.models = { actual: make(), linearized: withLinearized ? make() : null };
     this.thetaWork = ctx.tensor([P], 'theta');
     this.grad = ctx.tensor([P], 'grad');
@@ -226,7 +245,7 @@ export class Trainer {
   }
 
   /** One optimizer step of one model on a batch. */
-  private stepModel(kind: ModelKind, b: { x: Tensor; targets: Tensor; state0: ForwardState }, rows: number): void {
+  private async stepModel(kind: ModelKind, b: { x: Tensor; targets: Tensor; state0: ForwardState }, rows: number): Promise<void> {
     const ctx = this.ctx;
     const c = this.plan.c;
     const alpha = this.alpha;
@@ -251,19 +270,25 @@ export class Trainer {
     const signals = this.model.backward(state, seeds, 1, theta);
     this.model.gradient(state, signals, this.grad);
     this.model.releaseSignals(signals);
+    const m = this.modelState(kind);
+    // Curvature of this batch at the model's outputs h (the metric of L(h)), before they go.
+    if (m.natural) await m.natural.update(this.model, state, theta, h);
     if (kind === 'actual') this.model.releaseForward(state);
     h.destroy();
     perEx.destroy();
     seeds.destroy();
-    const m = this.modelState(kind);
     if (this.cfg.weightDecay > 0) {
       // g += wd * theta with theta = theta0 + delta.
       axpby(ctx, this.cfg.weightDecay, this.theta0, 1, this.grad);
       axpby(ctx, this.cfg.weightDecay, m.delta, 1, this.grad);
     }
     let update = this.grad;
+    if (m.natural) {
+      m.natural.precondition(this.grad, this.direction!);
+      update = this.direction!;
+    }
     if (m.velocity) {
-      axpby(ctx, 1, this.grad, this.cfg.momentum, m.velocity);
+      axpby(ctx, 1, update, this.cfg.momentum, m.velocity);
       update = m.velocity;
     }
     axpby(ctx, -this.cfg.lr, update, 1, m.delta);
@@ -271,13 +296,13 @@ export class Trainer {
   }
 
   /** Take `k` steps of both models (same batches). */
-  advance(k: number): void {
+  async advance(k: number): Promise<void> {
     for (let s = 0; s < k; s++) {
       const idx = this.fullBatch ? null : this.schedule.next();
       const b = this.batch(idx ?? []);
       const rows = idx ? idx.length : this.train.n;
-      this.stepModel('actual', b, rows);
-      if (this.withLinearized) this.stepModel('linearized', b, rows);
+      await this.stepModel('actual', b, rows);
+      if (this.withLinearized) await this.stepModel('linearized', b, rows);
       if (b.owned) {
         b.x.destroy();
         b.targets.destroy();
@@ -296,7 +321,9 @@ export class Trainer {
     for (const m of [this.models.actual, this.models.linearized]) {
       m?.delta.destroy();
       m?.velocity?.destroy();
+      m?.natural?.dispose();
     }
+    this.direction?.destroy();
     this.watches.actual?.destroy();
     this.watches.linearized?.destroy();
     this.theta0.destroy();

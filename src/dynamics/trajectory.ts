@@ -65,7 +65,7 @@ export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Prom
     const n = spec.data.n;
     const c = plan.c;
     for (const t of cfg.checkpoints) {
-      trainer.advance(t - trainer.step);
+      await trainer.advance(t - trainer.step);
       const bad = await trainer.divergence();
       if (bad) {
         const bound = await stableLearningRate(ctx, trainer.model, trainer.state0, trainer.theta0, spec);

@@ -22,11 +22,6 @@ export function requestedKeys(spec: ResolvedSpec): string[] {
 
 export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
   const keys = new Set(requestedKeys(spec));
-  // The Trainer does not apply src/curvature/optimizer.ts (NaturalGradient) yet: refuse rather
-  // than silently train kfac / ekfac specs with plain gradient descent. Remove once it does.
-  if (keys.has('train') && (spec.train?.optimizer === 'kfac' || spec.train?.optimizer === 'ekfac')) {
-    throw new Error(`train.optimizer "${spec.train.optimizer}": the training engine does not apply the natural-gradient preconditioner yet (src/curvature/optimizer.ts); use "gd" or "sgd", or the optimizer race (scripts/optimizer-race.mjs)`);
-  }
   const result = await analyze(ctx, spec, { keys, onNote: opts.onNote });
   if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
   return result;
