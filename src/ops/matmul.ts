@@ -1,8 +1,56 @@
 /**
- * Typed wrapper of shaders/matmul.wgsl: batched C = alpha op(A) op(B) + beta C with views.
+ * Typed wrapper of the matmul kernel family: batched C = alpha op(A) op(B) + beta C with views.
+ *
+ * Two kernels share one contract, one binding signature and one uniform block:
+ * - `tiled` (shaders/matmul.wgsl): 64x64 tiles staged in workgroup memory, 4x4 register blocks,
+ *   256 invocations. The GPU kernel.
+ * - `blocked` (shaders/matmul_blocked.wgsl): no workgroup memory, 16x16 register blocks per
+ *   invocation, 8 invocations. For CPU-backed adapters (lavapipe/llvmpipe, SwiftShader), where
+ *   every per-invocation load is a scalar load per SIMD lane and multiply-adds per loaded element
+ *   decide the speed: 4-5x the tiled kernel on lavapipe (README "Benchmarks").
+ * `matmul()` picks by adapter (`matmulVariantFor`); `args.variant` forces one (tests run every
+ * variant through the same cases).
  */
-import { GpuContext, LimitError, Uniforms } from '../gpu/context';
+import { GpuContext, LimitError, Uniforms, type AdapterReport } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
+
+export type MatmulVariant = 'tiled' | 'blocked';
+
+/** Every kernel variant, for tests and benchmarks. */
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'blocked'];
+
+interface VariantPlan {
+  shader: string;
+  /** Rows and columns of C per workgroup. */
+  tileM: number;
+  tileN: number;
+  constants?: Record<string, number>;
+}
+
+/** Invocations per workgroup of the blocked kernel (llvmpipe's 256-bit SIMD width in f32 lanes). */
+const BLOCKED_WX = 8;
+
+const PLANS: Record<MatmulVariant, VariantPlan> = {
+  tiled: { shader: 'matmul', tileM: 64, tileN: 64 },
+  blocked: { shader: 'matmul_blocked', tileM: 16, tileN: 16 * BLOCKED_WX, constants: { WX: BLOCKED_WX } },
+};
+
+/** True for adapters that run compute shaders on the CPU (Mesa llvmpipe/lavapipe, SwiftShader). */
+export function isCpuAdapter(a: AdapterReport): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test([a.vendor, a.architecture, a.device, a.description].join(' '));
+}
+
+const chosen = new WeakMap<GpuContext, MatmulVariant>();
+
+/** The variant `matmul()` uses on this context's adapter when none is forced. */
+export function matmulVariantFor(ctx: GpuContext): MatmulVariant {
+  let v = chosen.get(ctx);
+  if (!v) {
+    v = isCpuAdapter(ctx.adapter) ? 'blocked' : 'tiled';
+    chosen.set(ctx, v);
+  }
+  return v;
+}
 
 /** A matrix stored inside a tensor: element offset, leading dimension, batch stride. */
 export interface MatView {
@@ -29,6 +77,8 @@ export interface MatmulArgs {
   alpha?: number;
   /** With beta !== undefined the product is added to beta * C. */
   beta?: number;
+  /** Force a kernel variant (tests, benchmarks); default: `matmulVariantFor(ctx)`. */
+  variant?: MatmulVariant;
 }
 
 const view = (v: Tensor | MatView): MatView => ('t' in v ? v : { t: v });
@@ -41,6 +91,10 @@ function checkRange(v: MatView, rows: number, cols: number, ld: number, stride: 
   }
 }
 
+/**
+ * Record C = alpha op(A) op(B) (+ beta C) for `batch` products (see `MatmulArgs`). Views are
+ * range-checked against their tensors; M, N, K, batch may be 0.
+ */
 export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const { M, N, K } = args;
   const transA = args.transA ?? false;
@@ -60,9 +114,11 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   checkRange(b, transB ? N : K, transB ? K : N, ldb, strideB, Math.ceil(batch / bDiv), 'B');
   checkRange(c, M, N, ldc, strideC, batch, 'C');
   if (M === 0 || N === 0 || batch === 0) return;
+  const plan = PLANS[args.variant ?? matmulVariantFor(ctx)];
+  if (!plan) throw new Error(`matmul: unknown variant ${args.variant} (have ${MATMUL_VARIANTS.join(', ')})`);
   const maxWg = ctx.limits.maxComputeWorkgroupsPerDimension;
-  const gx = Math.ceil(N / 64);
-  const gy = Math.ceil(M / 64);
+  const gx = Math.ceil(N / plan.tileN);
+  const gy = Math.ceil(M / plan.tileM);
   if (gx > maxWg || gy > maxWg) throw new LimitError('maxComputeWorkgroupsPerDimension', Math.max(gx, gy), maxWg, `matmul ${M}x${K}x${N}`);
   const accumulate = args.beta !== undefined;
   // Batches beyond the per-dimension limit are split; bDiv-aligned so B indexing stays exact.
@@ -76,7 +132,7 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
       .u32(strideA, strideB, strideC, 0)
       .f32(args.alpha ?? 1, args.beta ?? 0);
     ctx.dispatch({
-      kernel: { shader: 'matmul', constants: { TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate } },
+      kernel: { shader: plan.shader, constants: { ...plan.constants, TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate } },
       inputs: [a.t, b.t],
       outputs: [c.t],
       uniforms: u.bytes(),
