@@ -87,7 +87,8 @@ fn fill(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 fn axpby(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let i = flat(wg, nwg, lid);
   if (i >= p.n) { return; }
-  out[i] = p.a * x[i] + p.b * out[i];
+  // b = 0 overwrites: out may hold anything (a reused buffer), even NaN, which 0 * out would keep.
+  if (p.b == 0.0) { out[i] = p.a * x[i]; } else { out[i] = p.a * x[i] + p.b * out[i]; }
 }
 
 @compute @workgroup_size(256)

@@ -24,6 +24,14 @@ export interface ProbeWithSpectrum {
   n: number;
 }
 
+/** Per-event quantities of both models, gathered in one go (one GPU sync). */
+export interface BackendSnapshot {
+  /** Keyed `actual:train`, `actual:test`, `linearized:train`, `linearized:test` (as present). */
+  evals: Record<string, Evaluation>;
+  distance: Partial<Record<ModelKind, number>>;
+  divergence: { step: number; model: ModelKind } | null;
+}
+
 export interface DynamicsBackend {
   readonly adapter: string;
   readonly step: number;
@@ -31,6 +39,8 @@ export interface DynamicsBackend {
   /** Advance both models by k steps on the shared batch schedule. */
   advance(k: number): Promise<void>;
   evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation>;
+  /** Evaluations on every split, parameter distances and the divergence watch, at once. */
+  snapshot(): Promise<BackendSnapshot>;
   paramDistance(kind: ModelKind): Promise<number>;
   /** Current parameter vector of a model (theta0 + displacement), in the fixture layout. */
   parameters(kind: ModelKind): Promise<Float64Array>;

@@ -10,7 +10,7 @@ import { forward, jacobianSignals, jvp, lossGradOutputs, perExampleLoss, vjp, ty
 import { alignments, centerNtk, kernelSimilarity, metricFactors, ntkFromSignals, whitenKernel } from '../reference/geometry';
 import { eighSym, eigvalsSym } from '../reference/linalg';
 import { modeResponse } from '../reference/train';
-import type { DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
+import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
 import type { ProbeResult } from './probes';
 import { BatchSchedule } from './trainer';
 import { topEigenvalue } from './stability';
@@ -146,6 +146,18 @@ export class CpuBackend implements DynamicsBackend {
     const { h } = this.outputs(kind, fw0, split === 'train' ? d.x : d.xTest, rows);
     const perExample = perExampleLoss(this.spec.loss, h, split === 'train' ? this.targets : this.targetsTest, rows, this.plan.c);
     return { outputs: h, perExample, loss: perExample.reduce((a, b) => a + b, 0) / rows };
+  }
+
+  async snapshot(): Promise<BackendSnapshot> {
+    const kinds: ModelKind[] = this.models.linearized ? ['actual', 'linearized'] : ['actual'];
+    const splits: ('train' | 'test')[] = this.fw0Test ? ['train', 'test'] : ['train'];
+    const evals: BackendSnapshot['evals'] = {};
+    const distance: BackendSnapshot['distance'] = {};
+    for (const k of kinds) {
+      for (const sp of splits) evals[`${k}:${sp}`] = await this.evaluate(k, sp);
+      distance[k] = await this.paramDistance(k);
+    }
+    return { evals, distance, divergence: await this.divergence() };
   }
 
   async paramDistance(kind: ModelKind): Promise<number> {

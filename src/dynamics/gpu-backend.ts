@@ -13,7 +13,7 @@ import { KernelProbe, kernelsAt, releaseKernels } from './probes';
 import { ClosedForm } from './closed-form';
 import { stableLearningRate } from './stability';
 import { eigvalsSym } from '../reference/linalg';
-import type { DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
+import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
 
 export interface GpuBackendOptions {
   /** Examples used by the kernel probes (the NTK-alignment paper used 100). */
@@ -71,13 +71,17 @@ export class GpuBackend implements DynamicsBackend {
   }
 
   async advance(k: number): Promise<void> {
+    // No queue sync here: the session reads metrics right after, which waits for the work (and
+    // dawn.node's onSubmittedWorkDone resolves on a slower polling path than a buffer map).
     await this.trainer.advance(k);
-    // Let the queue drain so that a long run does not pile up unbounded work.
-    await this.ctx.sync();
   }
 
   evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
     return this.trainer.evaluate(kind, split);
+  }
+
+  snapshot(): Promise<BackendSnapshot> {
+    return this.trainer.snapshot();
   }
 
   paramDistance(kind: ModelKind): Promise<number> {

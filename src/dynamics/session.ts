@@ -167,17 +167,16 @@ export class SessionImpl implements Session {
   async snapshot(): Promise<MetricEvent> {
     this.checkAlive();
     const t0 = performance.now();
-    const bad = await this.backend.divergence();
+    const snap = await this.backend.snapshot();
+    const bad = snap.divergence;
     if (bad) throw new DivergenceError(bad.step, bad.model, this.info.stableLr, this.spec.train!.lr);
     const step = this.step;
-    const hasTest = this.spec.data.nTest > 0;
-    const actualTrain = await this.backend.evaluate('actual', 'train');
-    const actualTest = hasTest ? await this.backend.evaluate('actual', 'test') : null;
-    const lin = this.backend.hasLinearized;
-    const linTrain = lin ? await this.backend.evaluate('linearized', 'train') : null;
-    const linTest = lin && hasTest ? await this.backend.evaluate('linearized', 'test') : null;
-    const actual = this.modelMetrics(actualTrain, actualTest, await this.backend.paramDistance('actual'));
-    const linearized = linTrain ? this.modelMetrics(linTrain, linTest, await this.backend.paramDistance('linearized')) : null;
+    const actualTrain = snap.evals['actual:train'];
+    const actualTest = snap.evals['actual:test'] ?? null;
+    const linTrain = snap.evals['linearized:train'] ?? null;
+    const linTest = snap.evals['linearized:test'] ?? null;
+    const actual = this.modelMetrics(actualTrain, actualTest, snap.distance.actual!);
+    const linearized = linTrain ? this.modelMetrics(linTrain, linTest, snap.distance.linearized!) : null;
     const cf = this.opts.closedForm ? await this.backend.closedForm(step) : null;
     const closedForm = cf ? this.modelMetrics(this.evalFromOutputs(cf.train, 'train'), cf.test ? this.evalFromOutputs(cf.test, 'test') : null, null) : null;
     const gap = linTrain

@@ -26,6 +26,7 @@ import { GpuModel, type ForwardState } from '../nn/gpu-model';
 import type { ModelPlan } from '../nn/layout';
 import { axpby } from '../ops/elementwise';
 import { lossAndGrad } from '../ops/loss';
+import { reducePartials } from '../ops/reduce';
 import { NonFiniteWatch } from '../ops/check';
 import { NaturalGradient } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
@@ -39,6 +40,20 @@ export interface Evaluation {
   outputs: Float32Array;
   perExample: Float32Array;
   loss: number;
+}
+
+/** Everything a metric event needs from the trainer, read back at once. */
+export interface TrainerSnapshot {
+  /** Keyed `actual:train`, `actual:test`, `linearized:train`, `linearized:test` (as present). */
+  evals: Record<string, Evaluation>;
+  distance: Partial<Record<ModelKind, number>>;
+  divergence: { step: number; model: ModelKind } | null;
+}
+
+function mean(a: ArrayLike<number>, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += a[i];
+  return s / n;
 }
 
 /** Minibatch order: a seeded permutation per epoch, batches in order, the last one possibly short. */
@@ -170,7 +185,7 @@ export class Trainer {
   /** h from raw outputs f and f(theta0) per the alpha rule; returns a new tensor. */
   private scaleOutputs(f: Tensor, f0: Tensor, rows: number): Tensor {
     const c = this.plan.c;
-    const h = this.ctx.tensor([rows, c], 'h');
+    const h = this.ctx.tensor([rows, c], 'h', false);
     this.ctx.copy(f, h, rows * c);
     if (this.alpha !== 1) axpby(this.ctx, -this.alpha, f0, this.alpha, h, rows * c);
     return h;
@@ -179,7 +194,7 @@ export class Trainer {
   /** h_lin from J0 delta and f(theta0). */
   private linearOutputs(jv: Tensor, f0: Tensor, rows: number): Tensor {
     const c = this.plan.c;
-    const h = this.ctx.tensor([rows, c], 'h lin');
+    const h = this.ctx.tensor([rows, c], 'h lin', false);
     if (this.alpha === 1) {
       this.ctx.copy(jv, h, rows * c);
       axpby(this.ctx, 1, f0, 1, h, rows * c);
@@ -204,23 +219,64 @@ export class Trainer {
     return { h, stateAt: null };
   }
 
-  /** Outputs and losses of a model on the training or test split. */
-  async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+  /** Record (without reading) a model's outputs h and per-example losses on a split. */
+  private recordEvaluation(kind: ModelKind, split: 'train' | 'test'): { h: Tensor; perEx: Tensor; n: number } {
     const data = split === 'train' ? this.train : this.test;
     const state0 = split === 'train' ? this.state0 : this.state0Test;
     if (!data || !state0) throw new Error(`no ${split} data`);
     const { h, stateAt } = this.outputsOn(kind, state0, data.x, data.n);
     if (stateAt) this.model.releaseForward(stateAt);
-    const perEx = this.ctx.tensor([data.n], 'per-example loss');
-    const g = this.ctx.tensor([data.n, this.plan.c], 'unused grad');
+    const perEx = this.ctx.tensor([data.n], 'per-example loss', false);
+    const g = this.ctx.tensor([data.n, this.plan.c], 'unused grad', false);
     lossAndGrad(this.ctx, this.spec.loss, h, data.targets, perEx, g, data.n, this.plan.c, 1);
+    g.destroy();
+    return { h, perEx, n: data.n };
+  }
+
+  /** Outputs and losses of a model on the training or test split. */
+  async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+    const { h, perEx, n } = this.recordEvaluation(kind, split);
     const [outputs, perExample] = await this.ctx.readMany([{ tensor: h }, { tensor: perEx }]);
     h.destroy();
     perEx.destroy();
-    g.destroy();
-    let loss = 0;
-    for (const v of perExample) loss += v;
-    return { outputs, perExample, loss: loss / data.n };
+    return { outputs, perExample, loss: mean(perExample, n) };
+  }
+
+  /**
+   * Every per-event quantity of both models with a single readback (one GPU sync instead of
+   * one per quantity): outputs and losses on each split, parameter distances, and the
+   * divergence watch.
+   */
+  async snapshot(): Promise<TrainerSnapshot> {
+    const ctx = this.ctx;
+    const kinds: ModelKind[] = this.withLinearized ? ['actual', 'linearized'] : ['actual'];
+    const splits: ('train' | 'test')[] = this.test ? ['train', 'test'] : ['train'];
+    const recorded: { key: string; h: Tensor; perEx: Tensor; n: number }[] = [];
+    for (const kind of kinds) for (const split of splits) recorded.push({ key: `${kind}:${split}`, ...this.recordEvaluation(kind, split) });
+    const distances = kinds.map((k) => reducePartials(ctx, 1, this.delta(k), null, this.plan.P));
+    const flags = kinds.map((k) => this.watches[k]!.flag);
+    const reads = await ctx.readMany([
+      ...recorded.flatMap((r) => [{ tensor: r.h }, { tensor: r.perEx }]),
+      ...distances.map((t) => ({ tensor: t })),
+      ...flags.map((t) => ({ tensor: t, count: 1 })),
+    ]);
+    const evals: TrainerSnapshot['evals'] = {};
+    recorded.forEach((r, i) => {
+      const perExample = reads[2 * i + 1];
+      evals[r.key] = { outputs: reads[2 * i], perExample, loss: mean(perExample, r.n) };
+      r.h.destroy();
+      r.perEx.destroy();
+    });
+    const distance: TrainerSnapshot['distance'] = {};
+    kinds.forEach((k, i) => {
+      distance[k] = Math.sqrt(reads[2 * recorded.length + i].reduce((a, b) => a + b, 0));
+      distances[i].destroy();
+    });
+    const bad = kinds
+      .map((k, i) => ({ model: k, step: NonFiniteWatch.decode(reads[2 * recorded.length + kinds.length + i]) }))
+      .filter((b): b is { model: ModelKind; step: number } => b.step !== null)
+      .sort((a, b) => a.step - b.step);
+    return { evals, distance, divergence: bad[0] ?? null };
   }
 
   /** Gather rows of the training set into batch tensors (minibatch SGD). */
@@ -263,8 +319,8 @@ export class Trainer {
       h = this.linearOutputs(jv, b.state0.output, rows);
       jv.destroy();
     }
-    const perEx = ctx.tensor([rows], 'per-example loss');
-    const seeds = ctx.tensor([rows, c], 'dPhi/df');
+    const perEx = ctx.tensor([rows], 'per-example loss', false);
+    const seeds = ctx.tensor([rows, c], 'dPhi/df', false);
     // dPhi/df = (1/alpha^2) * alpha * dL/dh = (1/alpha) (1/rows) dl/dh.
     lossAndGrad(ctx, this.spec.loss, h, b.targets, perEx, seeds, rows, c, 1 / (rows * alpha));
     const signals = this.model.backward(state, seeds, 1, theta);

@@ -5,9 +5,14 @@
  *
  * Dispatches are recorded into one open compute pass and submitted together on `flush()`
  * (or when a readback needs the results), so a training step costs one submit, not one per
- * kernel. Each dispatch's uniforms go into a slot of a uniform ring buffer written with
- * `queue.writeBuffer`, which is ordered with submits on the queue timeline, so a slot can be
- * reused as soon as the command buffer that last used it has been submitted.
+ * kernel. Each dispatch's uniforms are staged into a slot of a host copy of a uniform ring and
+ * written with one `queue.writeBuffer` per submit (ordered before that submit on the queue
+ * timeline), and bound at a dynamic offset, so bind groups do not depend on the slot.
+ *
+ * Buffers are pooled by size: a destroyed tensor's buffer returns to the pool once the commands
+ * that use it are submitted, and the next tensor of that size takes it. A training step then
+ * allocates no GPU memory, and because the same buffers come back, its bind groups are cached
+ * (keyed by layout and buffer identities) instead of created per dispatch.
  */
 import { shaderSource } from './shaders';
 import { Tensor } from './tensor';
@@ -80,6 +85,10 @@ export interface DispatchArgs {
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 1024;
+/** Bytes of idle buffers kept for reuse before the oldest are destroyed. */
+const POOL_LIMIT_BYTES = 512 * 1024 * 1024;
+/** Cached bind groups before the cache is cleared (a training loop needs a few hundred). */
+const BIND_GROUP_CACHE_LIMIT = 8192;
 
 /** Little builder for uniform blocks: u32 / i32 / f32 fields in declaration order. */
 export class Uniforms {
@@ -122,7 +131,16 @@ export class GpuContext {
   private readonly uniformRing: GPUBuffer;
   private uniformSlot = 0;
   private readonly errors: string[] = [];
-  private pendingDestroy: GPUBuffer[] = [];
+  /** Buffers of destroyed tensors waiting for the submit of the commands that use them. */
+  private pendingRelease: GPUBuffer[] = [];
+  /** Idle buffers by byte size. */
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private pooledBytes = 0;
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private readonly readbackPool = new Map<number, GPUBuffer[]>();
   private lostReason: string | null = null;
   /** Dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
@@ -237,26 +255,47 @@ export class GpuContext {
     return this.placeholders[i];
   }
 
-  /** A zero-filled f32 tensor. */
-  tensor(shape: readonly number[], label = ''): Tensor {
+  /**
+   * An f32 tensor, zero-filled unless `zero` is false (for temporaries that a kernel overwrites
+   * entirely: a reused buffer then keeps whatever it held).
+   */
+  tensor(shape: readonly number[], label = '', zero = true): Tensor {
     const size = shape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(size) || size < 0) throw new Error(`invalid tensor shape [${shape.join(', ')}]`);
     const bytes = Math.max(16, Math.ceil((size * 4) / 16) * 16);
     this.checkStorageBytes(bytes, `tensor ${label || ''} [${shape.join(', ')}]`.replace('  ', ' '));
-    const buffer = this.device.createBuffer({
-      label,
-      size: bytes,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    });
+    let buffer = this.pool.get(bytes)?.pop();
+    if (buffer) {
+      this.pooledBytes -= bytes;
+      // Fresh WebGPU buffers are zeroed; a reused one is cleared in command order.
+      if (zero) this.endPass().clearBuffer(buffer);
+    } else {
+      buffer = this.device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      this.bufferIds.set(buffer, this.nextBufferId++);
+    }
     const t = new Tensor(buffer, shape.slice(), (x) => {
       this.live.delete(x);
-      // Commands recorded but not yet submitted may still use the buffer; WebGPU rejects a
-      // submit that references a destroyed buffer, so destruction waits for the next flush.
-      if (this.encoder) this.pendingDestroy.push(x.buffer);
-      else x.buffer.destroy();
+      // Commands recorded but not yet submitted may still use the buffer: it returns to the
+      // pool (or is destroyed) after the next submit. Submitted work keeps it valid until done.
+      if (this.encoder) this.pendingRelease.push(x.buffer);
+      else this.release(x.buffer);
     }, label);
     this.live.add(t);
     return t;
+  }
+
+  private release(buffer: GPUBuffer): void {
+    const bytes = buffer.size;
+    if (this.pooledBytes + bytes > POOL_LIMIT_BYTES) {
+      buffer.destroy();
+      // Bind groups may reference it.
+      this.bindGroups.clear();
+      return;
+    }
+    let list = this.pool.get(bytes);
+    if (!list) this.pool.set(bytes, (list = []));
+    list.push(buffer);
+    this.pooledBytes += bytes;
   }
 
   /** A tensor holding `data` (converted to f32). */
@@ -292,7 +331,7 @@ export class GpuContext {
       const entries: GPUBindGroupLayoutEntry[] = [];
       for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } });
       for (let i = 0; i < nOut; i++) entries.push({ binding: nIn + i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
-      if (uniform) entries.push({ binding: nIn + nOut, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+      if (uniform) entries.push({ binding: nIn + nOut, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
       l = this.device.createBindGroupLayout({ label: key, entries });
       this.layouts.set(key, l);
     }
@@ -349,24 +388,39 @@ export class GpuContext {
     }
     const hasUniform = args.uniforms !== undefined;
     const pipeline = this.pipeline(args.kernel, inputs.length, outputs.length, hasUniform);
-    const entries: GPUBindGroupEntry[] = [];
-    inputs.forEach((t, i) => entries.push({ binding: i, resource: { buffer: t.buffer } }));
-    outputs.forEach((t, i) => entries.push({ binding: inputs.length + i, resource: { buffer: t.buffer } }));
+    const bindGroup = this.bindGroup(inputs, outputs, hasUniform);
+    let dynamicOffset = 0;
     if (hasUniform) {
-      if (this.uniformSlot >= UNIFORM_SLOTS) {
-        this.flush();
-        this.uniformSlot = 0;
-      }
-      const offset = this.uniformSlot++ * UNIFORM_SLOT;
-      this.device.queue.writeBuffer(this.uniformRing, offset, args.uniforms!);
-      entries.push({ binding: inputs.length + outputs.length, resource: { buffer: this.uniformRing, offset, size: UNIFORM_SLOT } });
+      if (this.uniformSlot >= UNIFORM_SLOTS) this.flush();
+      dynamicOffset = this.uniformSlot++ * UNIFORM_SLOT;
+      const u = args.uniforms!;
+      if (u.byteLength > UNIFORM_SLOT) throw new Error(`uniforms of ${args.kernel.shader}: ${u.byteLength} bytes > ${UNIFORM_SLOT}`);
+      this.uniformStaging.set(new Uint8Array(u), dynamicOffset);
     }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const pass = this.openPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    if (hasUniform) pass.setBindGroup(0, bindGroup, [dynamicOffset]);
+    else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
+  }
+
+  /** The bind group of a binding signature and buffers (cached: pooled buffers come back). */
+  private bindGroup(inputs: Tensor[], outputs: Tensor[], uniform: boolean): GPUBindGroup {
+    let key = `${inputs.length}/${outputs.length}/${uniform}:`;
+    for (const t of inputs) key += `${this.bufferIds.get(t.buffer)},`;
+    for (const t of outputs) key += `${this.bufferIds.get(t.buffer)},`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      const entries: GPUBindGroupEntry[] = [];
+      inputs.forEach((t, i) => entries.push({ binding: i, resource: { buffer: t.buffer } }));
+      outputs.forEach((t, i) => entries.push({ binding: inputs.length + i, resource: { buffer: t.buffer } }));
+      if (uniform) entries.push({ binding: inputs.length + outputs.length, resource: { buffer: this.uniformRing, offset: 0, size: UNIFORM_SLOT } });
+      bg = this.device.createBindGroup({ layout: this.layout(inputs.length, outputs.length, uniform), entries });
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
   }
 
   /** Copy `count` elements between tensors (recorded in order with dispatches). */
@@ -381,12 +435,14 @@ export class GpuContext {
     if (!this.encoder) return;
     const enc = this.endPass();
     this.encoder = null;
+    // The staged uniforms of this command buffer, written just before it on the queue.
+    if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformStaging, 0, this.uniformSlot * UNIFORM_SLOT);
     this.device.queue.submit([enc.finish()]);
     this.submitCount++;
     this.uniformSlot = 0;
-    // Submitted work keeps its buffers alive until it completes, so these can go now.
-    for (const b of this.pendingDestroy) b.destroy();
-    this.pendingDestroy = [];
+    // Submitted work keeps its buffers alive until it completes, so they can be reused now.
+    for (const b of this.pendingRelease) this.release(b);
+    this.pendingRelease = [];
   }
 
   /** Read back `count` elements of a tensor from `offset`. */
@@ -403,8 +459,8 @@ export class GpuContext {
       const offset = r.offset ?? 0;
       const count = r.count ?? r.tensor.size - offset;
       if (offset < 0 || offset + count > r.tensor.size) throw new Error(`read out of range of ${r.tensor.label}`);
-      const bytes = Math.max(4, count * 4);
-      const buf = this.device.createBuffer({ size: Math.ceil(bytes / 4) * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const bytes = Math.max(16, Math.ceil((count * 4) / 16) * 16);
+      const buf = this.readbackPool.get(bytes)?.pop() ?? this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       if (count > 0) enc.copyBufferToBuffer(r.tensor.buffer, offset * 4, buf, 0, count * 4);
       staging.push({ buf, count });
     }
@@ -419,11 +475,19 @@ export class GpuContext {
       const copy = new Float32Array(s.count);
       if (s.count > 0) copy.set(new Float32Array(s.buf.getMappedRange(0, s.count * 4)));
       s.buf.unmap();
-      s.buf.destroy();
+      this.releaseReadback(s.buf);
       return copy;
     });
     this.checkErrors();
     return out;
+  }
+
+  /** Keep a few readback buffers per size (metric events read the same sizes every time). */
+  private releaseReadback(buf: GPUBuffer): void {
+    let list = this.readbackPool.get(buf.size);
+    if (!list) this.readbackPool.set(buf.size, (list = []));
+    if (list.length < 8 && buf.size <= 16 * 1024 * 1024) list.push(buf);
+    else buf.destroy();
   }
 
   /** Wait until all submitted work has finished (for timing). */
@@ -436,7 +500,12 @@ export class GpuContext {
   /** Free every tensor still alive and the device. */
   destroy(): void {
     for (const t of [...this.live]) t.destroy();
+    this.flush();
     for (const t of this.placeholders) t?.buffer.destroy();
+    for (const list of [...this.pool.values(), ...this.readbackPool.values()]) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.readbackPool.clear();
+    this.bindGroups.clear();
     this.uniformRing.destroy();
     this.device.destroy();
   }

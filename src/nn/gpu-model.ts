@@ -51,9 +51,9 @@ export class GpuModel {
       switch (layer.kind) {
         case 'dense': {
           const m = layer.fanIn + 1;
-          const aug = ctx.tensor([n, m], `A~ ${layer.layerIndex}`);
+          const aug = ctx.tensor([n, m], `A~ ${layer.layerIndex}`, false);
           denseAugment(ctx, layer, cur, aug, n);
-          const s = ctx.tensor([n, layer.out], `s ${layer.layerIndex}`);
+          const s = ctx.tensor([n, layer.out], `s ${layer.layerIndex}`, false);
           matmul(ctx, { a: aug, b: { t: theta, offset: layer.offset, ld: m }, c: s, M: n, N: layer.out, K: m, transB: true });
           state.patches.push(aug);
           state.pre.push(s);
@@ -63,9 +63,9 @@ export class GpuModel {
         case 'conv2d': {
           const m = layer.fanIn + 1;
           const T = layer.positions;
-          const patches = ctx.tensor([n, T, m], `P ${layer.layerIndex}`);
+          const patches = ctx.tensor([n, T, m], `P ${layer.layerIndex}`, false);
           im2col(ctx, layer, cur, patches, n);
-          const s = ctx.tensor([n, layer.out, T], `s ${layer.layerIndex}`);
+          const s = ctx.tensor([n, layer.out, T], `s ${layer.layerIndex}`, false);
           matmul(ctx, {
             a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
             b: { t: patches, ld: m, stride: T * m },
@@ -82,7 +82,7 @@ export class GpuModel {
           break;
         }
         case 'avgpool2d': {
-          const y = ctx.tensor([n, ...layer.outShape], `pool ${layer.layerIndex}`);
+          const y = ctx.tensor([n, ...layer.outShape], `pool ${layer.layerIndex}`, false);
           avgPoolForward(ctx, poolShape(layer), cur, y, n);
           state.temps.push(y);
           cur = y;
@@ -98,7 +98,7 @@ export class GpuModel {
 
   private activate(layer: ParamLayerPlan, s: Tensor, n: number, state: ForwardState): Tensor {
     if (layer.activation === 'linear') return s;
-    const a = this.ctx.tensor(s.shape, `a ${layer.layerIndex}`);
+    const a = this.ctx.tensor(s.shape, `a ${layer.layerIndex}`, false);
     activationForward(this.ctx, layer.activation, s, a, n * numel(layer.outShape));
     state.temps.push(a);
     return a;
@@ -116,13 +116,13 @@ export class GpuModel {
     const plan = this.plan;
     const perLayer: Tensor[] = new Array(plan.paramLayers.length);
     // g: gradient with respect to the current layer's output activation, rows x outSize.
-    let g = ctx.tensor([rows, plan.c], 'g out');
+    let g = ctx.tensor([rows, plan.c], 'g out', false);
     ctx.copy(seeds, g, rows * plan.c);
     for (let li = plan.layers.length - 1; li >= 0; li--) {
       const layer: LayerPlan = plan.layers[li];
       if (layer.kind === 'flatten') continue;
       if (layer.kind === 'avgpool2d') {
-        const dx = ctx.tensor([rows, ...layer.inShape], `g pool ${li}`);
+        const dx = ctx.tensor([rows, ...layer.inShape], `g pool ${li}`, false);
         avgPoolBackward(ctx, poolShape(layer), g, dx, rows);
         g.destroy();
         g = dx;
@@ -139,17 +139,17 @@ export class GpuModel {
       }
       const m = layer.fanIn + 1;
       if (layer.kind === 'dense') {
-        const dIn = ctx.tensor([rows, layer.fanIn], `g in ${li}`);
+        const dIn = ctx.tensor([rows, layer.fanIn], `g in ${li}`, false);
         matmul(ctx, { a: g, b: { t: theta, offset: layer.offset, ld: m }, c: dIn, M: rows, N: layer.fanIn, K: layer.out, alpha: layer.wMul });
         g = dIn;
       } else {
         const T = layer.positions;
-        const dX = ctx.tensor([rows, ...layer.inShape], `g in ${li}`);
+        const dX = ctx.tensor([rows, ...layer.inShape], `g in ${li}`, false);
         // The patch gradients (rows x T x fanIn) can be far larger than the input gradient:
         // process the rows in chunks that fit the storage-binding limit.
         const perRow = T * layer.fanIn * 4;
         const chunk = Math.max(1, Math.min(rows, Math.floor(ctx.limits.maxStorageBufferBindingSize / perRow)));
-        const dP = ctx.tensor([chunk, T, layer.fanIn], `g patches ${li}`);
+        const dP = ctx.tensor([chunk, T, layer.fanIn], `g patches ${li}`, false);
         for (let r0 = 0; r0 < rows; r0 += chunk) {
           const nr = Math.min(chunk, rows - r0);
           matmul(ctx, {
@@ -188,7 +188,7 @@ export class GpuModel {
         matmul(ctx, { a: S, b: state.patches[p], c: { t: grad, offset: layer.offset }, M: layer.out, N: m, K: n, transA: true });
       } else {
         const T = layer.positions;
-        const St = ctx.tensor([layer.out, n, T], 'S^T');
+        const St = ctx.tensor([layer.out, n, T], 'S^T', false);
         swapAxes(ctx, S, St, n, layer.out, T);
         matmul(ctx, { a: St, b: state.patches[p], c: { t: grad, offset: layer.offset }, M: layer.out, N: m, K: n * T });
         St.destroy();
@@ -213,7 +213,7 @@ export class GpuModel {
         case 'dense': {
           const p = layer.paramIndex;
           const m = layer.fanIn + 1;
-          const ds = ctx.tensor([n, layer.out], `ds ${layer.layerIndex}`);
+          const ds = ctx.tensor([n, layer.out], `ds ${layer.layerIndex}`, false);
           // A~ V~^T: the parameters' direct contribution.
           matmul(ctx, { a: state.patches[p], b: { t: v, offset: layer.offset, ld: m }, c: ds, M: n, N: layer.out, K: m, transB: true });
           if (tangent) {
@@ -238,7 +238,7 @@ export class GpuModel {
           const p = layer.paramIndex;
           const m = layer.fanIn + 1;
           const T = layer.positions;
-          const ds = ctx.tensor([n, layer.out, T], `ds ${layer.layerIndex}`);
+          const ds = ctx.tensor([n, layer.out, T], `ds ${layer.layerIndex}`, false);
           matmul(ctx, {
             a: { t: v, offset: layer.offset, ld: m, stride: 0 },
             b: { t: state.patches[p], ld: m, stride: T * m },
@@ -251,7 +251,7 @@ export class GpuModel {
           });
           if (tangent) {
             // Patches of the input tangent; the appended bias entry is constant, so its tangent is 0.
-            const dP = ctx.tensor([n, T, m], `dP ${layer.layerIndex}`);
+            const dP = ctx.tensor([n, T, m], `dP ${layer.layerIndex}`, false);
             im2col(ctx, { ...layer, bMul: 0 }, tangent, dP, n);
             matmul(ctx, {
               a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
@@ -273,7 +273,7 @@ export class GpuModel {
         }
         case 'avgpool2d': {
           if (!tangent) break;
-          const y = ctx.tensor([n, ...layer.outShape], `dpool ${layer.layerIndex}`);
+          const y = ctx.tensor([n, ...layer.outShape], `dpool ${layer.layerIndex}`, false);
           avgPoolForward(ctx, poolShape(layer), tangent, y, n);
           owned.push(y);
           tangent = y;

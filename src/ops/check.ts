@@ -6,7 +6,14 @@ import { run1d } from './dispatch';
 const NONE = 0xffffffff;
 
 export class NonFiniteWatch {
-  private readonly flag: Tensor;
+  /** One u32 (stored in a 4-element tensor): the first bad step, or 0xffffffff. */
+  readonly flag: Tensor;
+
+  /** The step held by a flag read back as f32 words, or null. */
+  static decode(words: Float32Array): number | null {
+    const v = new Uint32Array(words.buffer, words.byteOffset, 1)[0];
+    return v === NONE ? null : v;
+  }
 
   constructor(private readonly ctx: GpuContext) {
     this.flag = ctx.tensor([4], 'non-finite flag');
@@ -20,9 +27,7 @@ export class NonFiniteWatch {
 
   /** The first recorded step, or null if everything stayed finite. */
   async firstBadStep(): Promise<number | null> {
-    const f = await this.ctx.read(this.flag, 0, 1);
-    const v = new Uint32Array(f.buffer)[0];
-    return v === NONE ? null : v;
+    return NonFiniteWatch.decode(await this.ctx.read(this.flag, 0, 1));
   }
 
   destroy(): void {
