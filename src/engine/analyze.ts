@@ -20,7 +20,7 @@ import { kernelAlignments, releaseTargets, uploadTargets } from '../geometry/ali
 import { spectrumStats } from '../geometry/spectrum';
 import { eigvalsSym } from '../reference/linalg';
 import { nest } from '../reference/nested';
-import { planOf } from '../spec/validate';
+import { planOf, RESULT_KEYS } from '../spec/validate';
 import { kfacKey } from '../curvature/results';
 import type { ResolvedSpec } from '../spec/types';
 
@@ -32,26 +32,7 @@ export interface AnalyzeOptions extends KernelOptions {
 }
 
 /** Keys computed at theta0 by this module. */
-export const STATIC_KEYS = [
-  'theta',
-  'outputs',
-  'outputs_test',
-  'loss',
-  'loss_test',
-  'per_example_loss',
-  'loss_grad',
-  'jacobian',
-  'ntk',
-  'ntk_trace',
-  'ntk_trace_per_layer',
-  'alignment',
-  'ntk_spectrum',
-  'ntk_trace_spectrum',
-  'fisher',
-  'fisher_trace',
-  'fisher_frobenius',
-  'kfac',
-] as const;
+export const STATIC_KEYS = RESULT_KEYS.filter((k) => k !== 'train');
 
 /** Inputs and targets of one data split, on the GPU. */
 export interface DeviceSplit {

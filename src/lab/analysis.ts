@@ -3,6 +3,8 @@
  * f64 reference), and their conversion to the panels' `StaticAnalysis` (NTK heatmap, spectrum,
  * alignment, the GD stability bound 2n/lambda_max). Pure functions of fixture-format results.
  */
+import { topEigenvalue } from '../dynamics/stability';
+import { metricFactors, whitenKernel } from '../reference/geometry';
 import type { ResolvedSpec } from '../spec/types';
 import type { StaticAnalysis } from './protocol';
 
@@ -23,69 +25,12 @@ export function analysisKeys(spec: ResolvedSpec): Set<string> {
 
 const flat = (v: unknown): number[] => (Array.isArray(v) ? (v as unknown[]).flatMap((x) => flat(x)) : [v as number]);
 
-/** Top eigenvalue of a symmetric PSD matrix (power iteration, f64). */
-export function topEigenvalue(K: ArrayLike<number>, N: number, iterations = 300): number {
-  let v = new Float64Array(N).fill(1 / Math.sqrt(N));
-  let lambda = 0;
-  for (let it = 0; it < iterations; it++) {
-    const w = new Float64Array(N);
-    for (let i = 0; i < N; i++) {
-      let s = 0;
-      const row = i * N;
-      for (let j = 0; j < N; j++) s += K[row + j] * v[j];
-      w[i] = s;
-    }
-    let nrm = 0;
-    for (let i = 0; i < N; i++) nrm += w[i] * w[i];
-    nrm = Math.sqrt(nrm);
-    if (nrm === 0) return 0;
-    for (let i = 0; i < N; i++) w[i] /= nrm;
-    v = w;
-    if (Math.abs(nrm - lambda) <= 1e-9 * nrm) return nrm;
-    lambda = nrm;
-  }
-  return lambda;
-}
-
 /**
  * The kernel GD sees in output space: K itself for mse; for cross-entropy L^T K L with the
  * per-example square roots L_i = diag(sqrt p) - p sqrt(p)^T of the softmax metric diag(p) - pp^T.
  */
 export function metricKernel(K: Float64Array, outputs: Float64Array, n: number, c: number, loss: ResolvedSpec['loss']): Float64Array {
-  if (loss === 'mse') return K;
-  const N = n * c;
-  const L = new Float64Array(n * c * c);
-  for (let i = 0; i < n; i++) {
-    let mx = -Infinity;
-    for (let k = 0; k < c; k++) mx = Math.max(mx, outputs[i * c + k]);
-    const p = new Float64Array(c);
-    let z = 0;
-    for (let k = 0; k < c; k++) z += p[k] = Math.exp(outputs[i * c + k] - mx);
-    for (let k = 0; k < c; k++) p[k] /= z;
-    for (let a = 0; a < c; a++) for (let b = 0; b < c; b++) L[i * c * c + a * c + b] = (a === b ? Math.sqrt(p[a]) : 0) - p[a] * Math.sqrt(p[b]);
-  }
-  // T = K L (right-multiply each column block), then L^T T.
-  const T = new Float64Array(N * N);
-  for (let r = 0; r < N; r++) {
-    for (let j = 0; j < n; j++) {
-      for (let b = 0; b < c; b++) {
-        let s = 0;
-        for (let l = 0; l < c; l++) s += K[r * N + j * c + l] * L[j * c * c + l * c + b];
-        T[r * N + j * c + b] = s;
-      }
-    }
-  }
-  const out = new Float64Array(N * N);
-  for (let i = 0; i < n; i++) {
-    for (let a = 0; a < c; a++) {
-      for (let col = 0; col < N; col++) {
-        let s = 0;
-        for (let k = 0; k < c; k++) s += L[i * c * c + k * c + a] * T[(i * c + k) * N + col];
-        out[(i * c + a) * N + col] = s;
-      }
-    }
-  }
-  return out;
+  return whitenKernel(K, n, c, metricFactors(loss, outputs, n, c));
 }
 
 /** Convert engine results (fixture `expected` format) into the panels' static analysis. */
