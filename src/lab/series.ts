@@ -52,6 +52,8 @@ export interface Series {
   /** The latest decision grid. */
   grid: MetricEvent['grid'];
   gridStep: number | null;
+  /** The latest output-traced kernel of the actual model on the probe examples. */
+  kernelNow: (NonNullable<MetricEvent['kernel']> & { step: number }) | null;
 }
 
 export function emptySeries(): Series {
@@ -59,7 +61,7 @@ export function emptySeries(): Series {
   for (const c of COLUMNS) cols[c] = [];
   const perLayer = {} as Series['perLayer'];
   for (const a of ALIGNMENT_DEFS) perLayer[a] = [];
-  return { version: 0, length: 0, cols, perLayer, groupLoss: { actual: [], linearized: [] }, spectrumInit: null, spectrumNow: null, grid: null, gridStep: null };
+  return { version: 0, length: 0, cols, perLayer, groupLoss: { actual: [], linearized: [] }, spectrumInit: null, spectrumNow: null, grid: null, gridStep: null, kernelNow: null };
 }
 
 const fin = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -98,7 +100,7 @@ function row(e: MetricEvent): Record<Column, number | null> {
 
 /** Append events (in step order; an event for a step already present replaces nothing, it is skipped). */
 export function appendEvents(s: Series, events: readonly MetricEvent[]): Series {
-  let { spectrumInit, spectrumNow, grid, gridStep, length } = s;
+  let { spectrumInit, spectrumNow, grid, gridStep, kernelNow, length } = s;
   const lastStep = length > 0 ? (s.cols.step[length - 1] as number) : -1;
   let last = lastStep;
   for (const e of events) {
@@ -121,9 +123,10 @@ export function appendEvents(s: Series, events: readonly MetricEvent[]): Series 
       grid = e.grid;
       gridStep = e.step;
     }
+    if (e.kernel) kernelNow = { ...e.kernel, step: e.step };
     length++;
   }
-  return { ...s, version: s.version + 1, length, spectrumInit, spectrumNow, grid, gridStep };
+  return { ...s, version: s.version + 1, length, spectrumInit, spectrumNow, grid, gridStep, kernelNow };
 }
 
 /** The last non-null value of a column. */

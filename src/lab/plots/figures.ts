@@ -303,9 +303,9 @@ export function classOrder(labels: Int32Array | null, n: number): number[] {
 const heatmap: FigureDef = {
   id: 'ntk_heatmap',
   title: 'NTK heatmap (sorted by class)',
-  tip: 'The output-traced tangent kernel K(x_i, x_j) = Σ_k ∇_θ f_k(x_i) · ∇_θ f_k(x_j) at θ₀, examples sorted by class: an aligned kernel is block-diagonal.',
+  tip: 'The output-traced tangent kernel K(x_i, x_j) = Σ_k ∇_θ f_k(x_i) · ∇_θ f_k(x_j), examples sorted by class: at θ₀ and, while training, on the probe examples at the current step; an aligned kernel is block-diagonal.',
   empty: 'Waiting for the kernel at θ₀…',
-  deps: (s) => `${s.analysis?.key ?? ''}|${s.docKey}`,
+  deps: (s) => `${s.analysis?.key ?? ''}|${s.docKey}|${runKey(s)}|${s.selected}`,
   build(s, theme) {
     const a = s.analysis?.key === s.docKey ? s.analysis.result.ntkTrace : null;
     if (!a) return null;
@@ -315,7 +315,31 @@ const heatmap: FigureDef = {
     const layout = baseLayout(theme, { x: `example, sorted by class${first}`, y: 'example', legend: false });
     (layout.yaxis as Record<string, unknown>).autorange = 'reversed';
     (layout.yaxis as Record<string, unknown>).scaleanchor = 'x';
-    return { data: [{ type: 'heatmap', z, colorscale: 'Viridis', colorbar: { thickness: 10 }, hovertemplate: 'K[%{y}, %{x}] = %{z:.3g}<extra></extra>' }], layout };
+    const data: Record<string, unknown>[] = [
+      { type: 'heatmap', z, colorscale: 'Viridis', colorbar: { thickness: 10, x: 1.02 }, hovertemplate: 'θ₀: K[%{y}, %{x}] = %{z:.3g}<extra></extra>' },
+    ];
+    // The current kernel of the selected run, on its probe examples (the first k training examples).
+    const now = selectedRun(s)?.series.kernelNow;
+    if (now && now.step > 0) {
+      const labels = a.labels && a.labels.length >= now.n ? a.labels.subarray(0, now.n) : null;
+      const o2 = classOrder(labels, now.n);
+      data[0].xaxis = 'x';
+      data[0].name = 'θ₀';
+      data.push({
+        type: 'heatmap',
+        z: o2.map((i) => o2.map((j) => now.traced[i * now.n + j])),
+        colorscale: 'Viridis',
+        showscale: false,
+        xaxis: 'x2',
+        yaxis: 'y2',
+        hovertemplate: `step ${now.step}: K[%{y}, %{x}] = %{z:.3g}<extra></extra>`,
+      });
+      (layout.xaxis as Record<string, unknown>).domain = [0, 0.47];
+      (layout.xaxis as Record<string, unknown>).title = { text: 'θ₀' };
+      layout.xaxis2 = { domain: [0.53, 1], title: { text: `step ${now.step} (first ${now.n} examples)` }, anchor: 'y2' };
+      layout.yaxis2 = { anchor: 'x2', autorange: 'reversed', scaleanchor: 'x2', showticklabels: false };
+    }
+    return { data, layout };
   },
 };
 
