@@ -16,6 +16,26 @@ export function firstBelow(events: MetricEvent[], kind: 'actual' | 'linearized',
   return null;
 }
 
+/**
+ * Per-group losses of a model at the moment its mean training loss crossed `level`,
+ * interpolated linearly (in the mean loss) between the two events around the crossing, as Lazy
+ * vs Hasty compares the regimes at equal mean training loss; with the step of the crossing.
+ */
+export function groupLossAtLevel(events: MetricEvent[], kind: 'actual' | 'linearized', level: number): { step: number; groups: number[] } | null {
+  for (let i = 0; i < events.length; i++) {
+    const b = events[i][kind];
+    if (!b || b.loss > level || !b.groupLoss) continue;
+    const prev = i > 0 ? events[i - 1][kind] : null;
+    if (!prev || !prev.groupLoss || prev.loss === b.loss) return { step: events[i].step, groups: b.groupLoss.slice() };
+    const w = (prev.loss - level) / (prev.loss - b.loss);
+    return {
+      step: Math.round(events[i - 1].step + w * (events[i].step - events[i - 1].step)),
+      groups: prev.groupLoss.map((g, k) => g + w * (b.groupLoss![k] - g)),
+    };
+  }
+  return null;
+}
+
 export function summarizeSession(
   info: SessionInfo,
   events: MetricEvent[],
@@ -45,15 +65,15 @@ export function summarizeSession(
   if (info.groups.length > 0 && events.length > 0 && events[0].linearized) {
     const start = events[0].actual.loss;
     lines.push('');
-    lines.push('per-group training loss at matched mean training loss (actual vs linearized):');
+    lines.push('per-group training loss at equal mean training loss (actual vs linearized; interpolated between events):');
     lines.push(`mean loss | ${info.groups.map((g) => `${g.name} (n=${g.size})`).join(' | ')}`);
     for (const frac of [0.7, 0.55, 0.4, 0.25]) {
       const level = frac * start;
-      const a = firstBelow(events, 'actual', level);
-      const l = firstBelow(events, 'linearized', level);
+      const a = groupLossAtLevel(events, 'actual', level);
+      const l = groupLossAtLevel(events, 'linearized', level);
       if (!a || !l) continue;
-      const cells = info.groups.map((_, g) => `${f(a.actual.groupLoss![g], 3)} vs ${f(l.linearized!.groupLoss![g], 3)}`);
-      lines.push(`<= ${f(level, 3)} (steps ${a.step} / ${l.step}) | ${cells.join(' | ')}`);
+      const cells = info.groups.map((_, g) => `${f(a.groups[g], 3)} vs ${f(l.groups[g], 3)}`);
+      lines.push(`= ${f(level, 3)} (steps ${a.step} / ${l.step}) | ${cells.join(' | ')}`);
     }
   }
   if (learning) {
