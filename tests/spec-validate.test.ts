@@ -112,6 +112,8 @@ describe('spec validation', () => {
     expectSpecError({ ...base, train: { ...base.train, alpha: 0 } }, /^train\.alpha$/, /> 0/);
     expectSpecError({ ...base, train: { ...base.train, alpha: -1 } }, /^train\.alpha$/);
     expectSpecError({ ...base, train: { ...base.train, batch_size: 5 } }, /^train\.batch_size$/, /at most n = 4/);
+    expectSpecError({ ...base, train: { ...base.train, batch_size: 2 } }, /^train\.batch_size$/, /full-batch gd/);
+    expect(() => validateSpec({ ...base, train: { ...base.train, optimizer: 'sgd', batch_size: 2 } })).not.toThrow();
     expectSpecError({ ...base, train: { ...base.train, checkpoints: [0, 5, 3] } }, /^train\.checkpoints\[2\]$/, /increasing/);
     expectSpecError({ ...base, train: { ...base.train, checkpoints: [0, 11] } }, /^train\.checkpoints\[1\]$/, /between 0 and/);
     expectSpecError({ ...base, train: { ...base.train, lr: 0 } }, /^train\.lr$/);

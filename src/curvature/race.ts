@@ -19,16 +19,13 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { GpuModel } from '../nn/gpu-model';
 import type { ModelPlan } from '../nn/layout';
-import { axpby } from '../ops/elementwise';
-import { lossAndGrad } from '../ops/loss';
-import { countNonFinite } from '../ops/reduce';
 import { validateSpec, planOf } from '../spec/validate';
 import type { ExperimentSpec, OptimizerKind, ResolvedSpec } from '../spec/types';
-import { BatchSchedule } from '../dynamics/trainer';
+import { Trainer } from '../dynamics/trainer';
+import { accuracy } from '../dynamics/session';
 import { decodeImageSet, isImageData, resolveImageSpec } from '../data/images';
-import { NaturalGradient } from './optimizer';
+import type { NaturalGradient } from './optimizer';
 import type { EigenSolver } from './eigen';
 
 export interface Contestant {
@@ -88,151 +85,60 @@ const label = (c: Contestant) =>
   c.label ?? (c.optimizer === 'kfac' || c.optimizer === 'ekfac' ? `${c.optimizer.toUpperCase()} (k=${c.eig_every ?? 1})` : c.optimizer.toUpperCase());
 
 /**
- * Trains the actual model (no linearization) with GD / SGD (momentum) or a KFAC / EKFAC
- * preconditioner, on the batches of `spec.train` (batch_size, seed). Self-contained so the race
- * and the tests do not depend on how the training engine wires the preconditioner in.
+ * The actual model alone (no linearization) trained by the engine's Trainer with GD / SGD
+ * (momentum) or a KFAC / EKFAC preconditioner, on the batches of `spec.train` (batch_size, seed):
+ * the race measures exactly what the lab trains.
  */
 export class CurvatureTrainer {
-  readonly model: GpuModel;
   readonly plan: ModelPlan;
-  readonly theta: Tensor;
-  readonly ng: NaturalGradient | null;
-  private readonly grad: Tensor;
-  private readonly dir: Tensor | null;
-  private readonly velocity: Tensor | null;
-  private readonly schedule: BatchSchedule;
-  private readonly x: Tensor;
-  private readonly targets: Tensor;
-  private readonly xTest: Tensor | null;
-  private readonly targetsTest: Tensor | null;
-  steps = 0;
+  private readonly trainer: Trainer;
 
   constructor(
     readonly ctx: GpuContext,
     readonly spec: ResolvedSpec,
     extra: { decay?: number; solver?: EigenSolver } = {},
   ) {
-    const t = spec.train;
-    if (!t) throw new Error('race: the spec needs a train section');
+    if (!spec.train) throw new Error('race: the spec needs a train section');
     this.plan = planOf(spec);
-    this.model = new GpuModel(ctx, this.plan);
-    const P = this.plan.P;
-    this.theta = ctx.upload(spec.theta, [P], 'race theta');
-    this.grad = ctx.tensor([P], 'race grad');
-    const natural = t.optimizer === 'kfac' || t.optimizer === 'ekfac';
-    this.dir = natural ? ctx.tensor([P], 'race direction') : null;
-    this.velocity = t.momentum > 0 ? ctx.tensor([P], 'race velocity') : null;
-    this.ng = natural
-      ? new NaturalGradient(ctx, this.plan, { kind: t.optimizer as 'kfac' | 'ekfac', damping: t.damping, eigEvery: t.eigEvery, loss: spec.loss, ...extra })
-      : null;
-    this.schedule = new BatchSchedule(spec.data.n, t.optimizer === 'gd' ? spec.data.n : t.batchSize, t.seed);
-    const d = spec.data;
-    const c = this.plan.c;
-    this.x = ctx.upload(d.x, [d.n, this.plan.inputSize], 'race x');
-    this.targets = spec.loss === 'mse' ? ctx.upload(d.y, [d.n, c], 'race y') : ctx.upload(Float32Array.from(d.labels!), [d.n], 'race labels');
-    this.xTest = d.nTest > 0 ? ctx.upload(d.xTest, [d.nTest, this.plan.inputSize], 'race x test') : null;
-    this.targetsTest =
-      d.nTest > 0 ? (spec.loss === 'mse' ? ctx.upload(d.yTest, [d.nTest, c], 'race y test') : ctx.upload(Float32Array.from(d.labelsTest!), [d.nTest], 'race labels test')) : null;
+    this.trainer = new Trainer(ctx, spec, this.plan, false, extra);
   }
 
-  get batchSize(): number {
-    return this.schedule.batchSize >= this.spec.data.n ? this.spec.data.n : this.schedule.batchSize;
+  /** The current parameters (a work buffer, valid until the next step). */
+  get theta(): Tensor {
+    return this.trainer.theta('actual');
+  }
+
+  get ng(): NaturalGradient | null {
+    return this.trainer.naturalGradient('actual');
   }
 
   get stepsPerEpoch(): number {
-    return Math.ceil(this.spec.data.n / this.batchSize);
+    return this.trainer.stepsPerEpoch;
   }
 
-  private batchTensors(idx: number[]): { x: Tensor; t: Tensor; own: boolean } {
-    const d = this.spec.data;
-    if (idx.length === d.n) return { x: this.x, t: this.targets, own: false };
-    const inSize = this.plan.inputSize;
-    const c = this.plan.c;
-    const xb = new Float32Array(idx.length * inSize);
-    const mse = this.spec.loss === 'mse';
-    const tb = new Float32Array(mse ? idx.length * c : idx.length);
-    idx.forEach((i, r) => {
-      xb.set(d.x.subarray(i * inSize, (i + 1) * inSize), r * inSize);
-      if (mse) tb.set(d.y.subarray(i * c, (i + 1) * c), r * c);
-      else tb[r] = d.labels![i];
-    });
-    return { x: this.ctx.upload(xb, [idx.length, inSize], 'batch x'), t: this.ctx.upload(tb, [tb.length], 'batch t'), own: true };
+  get steps(): number {
+    return this.trainer.step;
   }
 
   /** One optimizer step on the next batch. */
-  async step(): Promise<void> {
-    const ctx = this.ctx;
-    const cfg = this.spec.train!;
-    const idx = this.schedule.next();
-    const B = idx.length;
-    const c = this.plan.c;
-    const b = this.batchTensors(idx);
-    const state = this.model.forward(b.x, B, this.theta);
-    const perEx = ctx.tensor([B], 'batch loss');
-    const seeds = ctx.tensor([B, c], 'dL/df');
-    lossAndGrad(ctx, this.spec.loss, state.output, b.t, perEx, seeds, B, c, 1 / B);
-    const sig = this.model.backward(state, seeds, 1, this.theta);
-    this.model.gradient(state, sig, this.grad);
-    this.model.releaseSignals(sig);
-    perEx.destroy();
-    seeds.destroy();
-    let update = this.grad;
-    if (this.ng) {
-      await this.ng.update(this.model, state, this.theta);
-      this.ng.precondition(this.grad, this.dir!);
-      update = this.dir!;
-    }
-    this.model.releaseForward(state);
-    if (b.own) {
-      b.x.destroy();
-      b.t.destroy();
-    }
-    if (this.velocity) {
-      axpby(ctx, 1, update, cfg.momentum, this.velocity);
-      update = this.velocity;
-    }
-    axpby(ctx, -cfg.lr, update, 1, this.theta);
-    this.steps++;
+  step(): Promise<void> {
+    return this.trainer.advance(1);
   }
 
   /** Mean loss and accuracy (cross_entropy) on a split. */
   async evaluate(split: 'train' | 'test'): Promise<{ loss: number; accuracy: number | null } | null> {
-    const x = split === 'train' ? this.x : this.xTest;
-    const t = split === 'train' ? this.targets : this.targetsTest;
-    if (!x || !t) return null;
-    const n = split === 'train' ? this.spec.data.n : this.spec.data.nTest;
-    const c = this.plan.c;
-    const state = this.model.forward(x, n, this.theta);
-    const perEx = this.ctx.tensor([n], 'eval loss');
-    const g = this.ctx.tensor([n, c], 'eval grad');
-    lossAndGrad(this.ctx, this.spec.loss, state.output, t, perEx, g, n, c, 1);
-    const [f, l] = await this.ctx.readMany([{ tensor: state.output }, { tensor: perEx }]);
-    this.model.releaseForward(state);
-    perEx.destroy();
-    g.destroy();
-    let loss = 0;
-    for (const v of l) loss += v;
-    let accuracy: number | null = null;
-    if (this.spec.loss === 'cross_entropy') {
-      const labels = split === 'train' ? this.spec.data.labels! : this.spec.data.labelsTest!;
-      let ok = 0;
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let k = 1; k < c; k++) if (f[i * c + k] > f[i * c + best]) best = k;
-        if (best === labels[i]) ok++;
-      }
-      accuracy = ok / n;
-    }
-    return { loss: loss / n, accuracy };
+    if (split === 'test' && !this.trainer.test) return null;
+    const e = await this.trainer.evaluate('actual', split);
+    const labels = split === 'train' ? this.spec.data.labels : this.spec.data.labelsTest;
+    return { loss: e.loss, accuracy: this.spec.loss === 'cross_entropy' ? accuracy(e.outputs, labels, this.plan.c) : null };
   }
 
   async diverged(): Promise<boolean> {
-    return (await countNonFinite(this.ctx, this.theta)) > 0;
+    return (await this.trainer.divergence()) !== null;
   }
 
   dispose(): void {
-    this.ng?.dispose();
-    for (const t of [this.theta, this.grad, this.dir, this.velocity, this.x, this.targets, this.xTest, this.targetsTest]) t?.destroy();
+    this.trainer.dispose();
   }
 }
 

@@ -28,7 +28,7 @@ import { axpby } from '../ops/elementwise';
 import { lossAndGrad } from '../ops/loss';
 import { reducePartials } from '../ops/reduce';
 import { NonFiniteWatch } from '../ops/check';
-import { NaturalGradient } from '../curvature/optimizer';
+import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
 import { Rng } from '../util/rng';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
@@ -115,6 +115,8 @@ export class Trainer {
     readonly spec: ResolvedSpec,
     readonly plan: ModelPlan,
     private readonly withLinearized = true,
+    /** Extra settings of the natural-gradient optimizers (running averages, eigensolver). */
+    natural: Pick<NaturalGradientOptions, 'decay' | 'solver'> = {},
   ) {
     if (!spec.train) throw new Error('train: the spec has no train section');
     this.cfg = spec.train;
@@ -137,6 +139,7 @@ export class Trainer {
             damping: this.cfg.damping,
             eigEvery: this.cfg.eigEvery,
             loss: spec.loss,
+            ...natural,
           })
         : null,
     });
@@ -173,6 +176,16 @@ export class Trainer {
 
   delta(kind: ModelKind): Tensor {
     return this.modelState(kind).delta;
+  }
+
+  /** A model's natural-gradient state (kfac / ekfac optimizers), or null. */
+  naturalGradient(kind: ModelKind): NaturalGradient | null {
+    return this.modelState(kind).natural;
+  }
+
+  /** Optimizer steps per pass over the training set. */
+  get stepsPerEpoch(): number {
+    return Math.ceil(this.train.n / Math.min(this.cfg.batchSize, this.train.n));
   }
 
   /** theta = theta0 + delta of a model, into the work buffer (returned). */
@@ -280,7 +293,7 @@ export class Trainer {
   }
 
   /** Gather rows of the training set into batch tensors (minibatch SGD). */
-  private batch(indices: number[]): { x: Tensor; targets: Tensor; state0: ForwardState; owned: boolean } {
+  private batch(indices: number[]): { x: Tensor; targets: Tensor; state0: ForwardState | null; owned: boolean } {
     if (this.fullBatch) return { x: this.train.x, targets: this.train.targets, state0: this.state0, owned: false };
     const d = this.spec.data;
     const inSize = this.plan.inputSize;
@@ -296,12 +309,13 @@ export class Trainer {
     });
     const x = this.ctx.upload(xb, [B, inSize], 'x batch');
     const targets = this.ctx.upload(tb, [tb.length], 'targets batch');
-    const state0 = this.model.forward(x, B, this.theta0);
+    // The network at theta0 on the batch: the linearization point, and f(theta0) for alpha != 1.
+    const state0 = this.withLinearized || this.alpha !== 1 ? this.model.forward(x, B, this.theta0) : null;
     return { x, targets, state0, owned: true };
   }
 
   /** One optimizer step of one model on a batch. */
-  private async stepModel(kind: ModelKind, b: { x: Tensor; targets: Tensor; state0: ForwardState }, rows: number): Promise<void> {
+  private async stepModel(kind: ModelKind, b: { x: Tensor; targets: Tensor; state0: ForwardState | null }, rows: number): Promise<void> {
     const ctx = this.ctx;
     const c = this.plan.c;
     const alpha = this.alpha;
@@ -311,12 +325,12 @@ export class Trainer {
     if (kind === 'actual') {
       theta = this.theta('actual');
       state = this.model.forward(b.x, rows, theta);
-      h = this.scaleOutputs(state.output, b.state0.output, rows);
+      h = this.scaleOutputs(state.output, b.state0?.output ?? state.output, rows);
     } else {
-      state = b.state0;
+      state = b.state0!;
       theta = this.theta0;
-      const jv = this.model.jvp(b.state0, this.theta0, this.delta('linearized'));
-      h = this.linearOutputs(jv, b.state0.output, rows);
+      const jv = this.model.jvp(state, this.theta0, this.delta('linearized'));
+      h = this.linearOutputs(jv, state.output, rows);
       jv.destroy();
     }
     const perEx = ctx.tensor([rows], 'per-example loss', false);
@@ -362,7 +376,7 @@ export class Trainer {
       if (b.owned) {
         b.x.destroy();
         b.targets.destroy();
-        this.model.releaseForward(b.state0);
+        if (b.state0) this.model.releaseForward(b.state0);
       }
       this.step++;
     }

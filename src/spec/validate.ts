@@ -318,6 +318,7 @@ function validateTrain(v: unknown, n: number): ResolvedTrain {
   }
   const batchSize = v.batch_size === undefined ? n : positiveInt(v.batch_size, 'train.batch_size');
   if (batchSize > n) fail('train.batch_size', `a batch size at most n = ${n}`, batchSize);
+  if (optimizer === 'gd' && batchSize < n) fail('train.batch_size', `n = ${n} for full-batch gd (use "sgd" for minibatches)`, batchSize);
   const momentum = v.momentum === undefined ? 0 : finiteNumber(v.momentum, 'train.momentum');
   if (momentum < 0 || momentum >= 1) fail('train.momentum', 'a momentum in [0, 1)', momentum);
   const weightDecay = v.weight_decay === undefined ? 0 : finiteNumber(v.weight_decay, 'train.weight_decay');
