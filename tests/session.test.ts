@@ -184,3 +184,23 @@ describe('training sessions', () => {
     s.dispose();
   });
 });
+
+describe('difficulty groups', () => {
+  it('are never empty: all-flipped labels fall back to boundary groups, tiny sets get none', async () => {
+    const { difficultyGroups } = await import('../src/dynamics/groups');
+    const spec = (n: number, labelNoise: number) =>
+      validateSpec({
+        model: { input: [2], layers: [{ type: 'dense', units: 4, activation: 'tanh' }, { type: 'dense', units: 2, activation: 'linear' }] },
+        init: { seed: 0, scheme: 'standard' },
+        loss: 'cross_entropy',
+        data: { dataset: 'disk', n, seed: 2, label_noise: labelNoise },
+      });
+    const noisy = difficultyGroups(spec(40, 0.25), 2)!;
+    expect(noisy.names).toEqual(['clean labels', 'flipped labels']);
+    expect(noisy.sizes).toEqual([30, 10]);
+    const all = difficultyGroups(spec(40, 1), 2)!;
+    expect(all.names[0]).toMatch(/distance to boundary/);
+    expect(all.sizes.every((s) => s > 0)).toBe(true);
+    expect(difficultyGroups(spec(6, 0), 2)).toBeNull();
+  });
+});

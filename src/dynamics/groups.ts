@@ -9,6 +9,9 @@
  *   distance to the nearest training point of another class (a margin proxy that works for any
  *   data, CSV uploads included). Near the boundary = hard.
  *
+ * Every group returned is non-empty: groups that would be empty are not formed (label noise
+ * flipping every label falls back to the boundary groups; fewer than 8 examples give none).
+ *
  * Per-example learning time (the step at which an example's loss first drops below a threshold)
  * is a third notion; it is only known after training, so it is reported per example by
  * `learningTimes`, not used as a live group.
@@ -26,7 +29,9 @@ export interface DifficultyGroups {
 export function difficultyGroups(spec: ResolvedSpec, inputSize: number): DifficultyGroups | null {
   const d = spec.data;
   const n = d.n;
-  if (d.meta.flipped && d.meta.flipped.some((f) => f === 1)) {
+  // Label-noise groups need both clean and flipped examples (label_noise = 1 flips them all:
+  // then there is no clean group to compare with, and the boundary groups below are used).
+  if (d.meta.flipped && d.meta.flipped.some((f) => f === 1) && d.meta.flipped.some((f) => f === 0)) {
     const index = Int32Array.from(d.meta.flipped, (f) => (f ? 1 : 0));
     return withSizes(['clean labels', 'flipped labels'], index);
   }
