@@ -8,6 +8,9 @@
 //   fill          out[i] = a
 //   axpby         out[i] = a * x[i] + b * out[i]
 //   mul           out[i] = x[i] * out[i]
+//   act_augment   out[r, j] = a * act(x[r, j]) for j < len, b for j = len: a dense layer's
+//                 activation written straight into the next dense layer's augmented input
+//                 [wMul * act(s) | bMul] (rows x (len + 1)), one dispatch instead of two
 // Activations: 0 linear, 1 tanh, 2 relu, 3 sigmoid. Derivatives are evaluated at the
 // pre-activation s: tanh' = 1 - tanh(s)^2, sigmoid' = sig(s)(1 - sig(s)), relu' = [s > 0].
 // tanh and sigmoid are written out rather than taken from the WGSL builtins, whose precision is
@@ -96,4 +99,13 @@ fn mul(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   let i = flat(wg, nwg, lid);
   if (i >= p.n) { return; }
   out[i] = x[i] * out[i];
+}
+
+@compute @workgroup_size(256)
+fn act_augment(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let i = flat(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  let m = p.len + 1u;
+  let col = i % m;
+  if (col == p.len) { out[i] = p.b; } else { out[i] = p.a * act(x[(i / m) * p.len + col]); }
 }

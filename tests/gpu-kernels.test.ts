@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { f32, normalizedMaxError, randomArray } from './helpers/random';
-import { activationForward, activationGradMul, axpby, fill, mulInPlace } from '../src/ops/elementwise';
+import { activationAugment, activationForward, activationGradMul, axpby, fill, mulInPlace } from '../src/ops/elementwise';
 import { avgPoolBackward, avgPoolForward, col2im, im2col, swapAxes } from '../src/ops/patches';
 import { crossEntropyMetricSeeds, identitySeeds, lossAndGrad } from '../src/ops/loss';
 import { countNonFinite, dot, signAgreement, sum, sumOfSquares, trace } from '../src/ops/reduce';
@@ -69,6 +69,26 @@ describe('elementwise kernels', () => {
       for (const t of [ts, ta, tpre, tg]) t.destroy();
     });
   }
+
+  it('activation written into the next layer\'s augmented input', async () => {
+    const ctx = await gpuContext();
+    const rows = 7;
+    const len = 37;
+    const s = adversarial().subarray(0, rows * len);
+    const ts = ctx.upload(s, [s.length]);
+    const tout = ctx.tensor([rows * (len + 1)]);
+    for (const act of ACTS) {
+      activationAugment(ctx, act, ts, tout, rows, len, 0.3, 0.7);
+      const want = new Float64Array(rows * (len + 1));
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < len; j++) want[r * (len + 1) + j] = 0.3 * ref.actRef(act, s[r * len + j]);
+        want[r * (len + 1) + len] = 0.7;
+      }
+      expectClose(await readF64(ctx, tout), want, 1.5e-6, 1e-37);
+    }
+    ts.destroy();
+    tout.destroy();
+  });
 
   it('fill, axpby and mul over 1, 255, 257 and 70000 elements', async () => {
     const ctx = await gpuContext();
@@ -270,6 +290,29 @@ describe('reductions', () => {
     for (let i = 0; i < N; i++) tr += A[i * N + i];
     expect(Math.abs((await trace(ctx, tA, N)) - tr)).toBeLessThan(1e-5);
     tA.destroy();
+  });
+
+  it('fused parameter update: delta -= lr u, theta = theta0 + delta, first non-finite step', async () => {
+    const ctx = await gpuContext();
+    const n = 1000;
+    const u = f32(randomArray(n, 31));
+    const t0 = f32(randomArray(n, 32, 3));
+    const d0 = f32(randomArray(n, 33, 0.1));
+    const [tu, tt0, td] = [ctx.upload(u, [n]), ctx.upload(t0, [n]), ctx.upload(d0, [n])];
+    const tth = ctx.tensor([n]);
+    const watch = new NonFiniteWatch(ctx);
+    watch.update(tu, tt0, td, tth, 0.25, 4);
+    const d = Array.from(d0, (v, i) => Math.fround(v - Math.fround(0.25 * u[i])));
+    expectClose(await readF64(ctx, td), d, 2e-7, 1e-9);
+    expectClose(await readF64(ctx, tth), Array.from(t0, (v, i) => v + d[i]), 2e-7, 1e-9);
+    expect(await watch.firstBadStep()).toBeNull();
+    const huge = new Float32Array(n).fill(3e38);
+    ctx.write(tu, huge);
+    watch.update(tu, tt0, td, tth, -10, 5);
+    watch.update(tu, tt0, td, tth, -10, 6);
+    expect(await watch.firstBadStep()).toBe(5);
+    for (const t of [tu, tt0, td, tth]) t.destroy();
+    watch.destroy();
   });
 
   it('counts non-finite values and records the first bad step', async () => {

@@ -86,6 +86,8 @@ export class BatchSchedule {
 
 interface ModelState {
   delta: Tensor;
+  /** theta0 + delta, kept current by the fused update kernel. */
+  theta: Tensor;
   velocity: Tensor | null;
   natural: NaturalGradient | null;
 }
@@ -102,7 +104,6 @@ export class Trainer {
   readonly alpha: number;
   readonly fullBatch: boolean;
   private readonly models: { actual: ModelState; linearized: ModelState | null };
-  private readonly thetaWork: Tensor;
   private readonly grad: Tensor;
   private readonly direction: Tensor | null;
   private readonly schedule: BatchSchedule;
@@ -132,6 +133,7 @@ export class Trainer {
     const ng = this.cfg.optimizer === 'kfac' || this.cfg.optimizer === 'ekfac';
     const make = (): ModelState => ({
       delta: ctx.tensor([P], 'delta'),
+      theta: ctx.upload(spec.theta, [P], 'theta'),
       velocity: withMomentum ? ctx.tensor([P], 'velocity') : null,
       natural: ng
         ? new NaturalGradient(ctx, plan, {
@@ -145,7 +147,6 @@ export class Trainer {
     });
     this.direction = ng ? ctx.tensor([P], 'natural direction') : null;
     this.models = { actual: make(), linearized: withLinearized ? make() : null };
-    this.thetaWork = ctx.tensor([P], 'theta');
     this.grad = ctx.tensor([P], 'grad');
     this.fullBatch = this.cfg.batchSize >= this.train.n;
     this.schedule = new BatchSchedule(this.train.n, this.cfg.batchSize, this.cfg.seed);
@@ -188,11 +189,9 @@ export class Trainer {
     return Math.ceil(this.train.n / Math.min(this.cfg.batchSize, this.train.n));
   }
 
-  /** theta = theta0 + delta of a model, into the work buffer (returned). */
+  /** The current parameters theta0 + delta of a model (owned by the trainer, updated in place). */
   theta(kind: ModelKind): Tensor {
-    this.ctx.copy(this.theta0, this.thetaWork);
-    axpby(this.ctx, 1, this.modelState(kind).delta, 1, this.thetaWork);
-    return this.thetaWork;
+    return this.modelState(kind).theta;
   }
 
   /** h from raw outputs f and f(theta0) per the alpha rule; returns a new tensor. */
@@ -347,11 +346,7 @@ export class Trainer {
     h.destroy();
     perEx.destroy();
     seeds.destroy();
-    if (this.cfg.weightDecay > 0) {
-      // g += wd * theta with theta = theta0 + delta.
-      axpby(ctx, this.cfg.weightDecay, this.theta0, 1, this.grad);
-      axpby(ctx, this.cfg.weightDecay, m.delta, 1, this.grad);
-    }
+    if (this.cfg.weightDecay > 0) axpby(ctx, this.cfg.weightDecay, m.theta, 1, this.grad);
     let update = this.grad;
     if (m.natural) {
       m.natural.precondition(this.grad, this.direction!);
@@ -361,8 +356,7 @@ export class Trainer {
       axpby(ctx, 1, update, this.cfg.momentum, m.velocity);
       update = m.velocity;
     }
-    axpby(ctx, -this.cfg.lr, update, 1, m.delta);
-    this.watches[kind]!.watch(m.delta, this.step + 1);
+    this.watches[kind]!.update(update, this.theta0, m.delta, m.theta, this.cfg.lr, this.step + 1);
   }
 
   /** Take `k` steps of both models (same batches). */
@@ -390,6 +384,7 @@ export class Trainer {
     releaseSplit(this.test);
     for (const m of [this.models.actual, this.models.linearized]) {
       m?.delta.destroy();
+      m?.theta.destroy();
       m?.velocity?.destroy();
       m?.natural?.dispose();
     }
@@ -397,7 +392,6 @@ export class Trainer {
     this.watches.actual?.destroy();
     this.watches.linearized?.destroy();
     this.theta0.destroy();
-    this.thetaWork.destroy();
     this.grad.destroy();
   }
 }

@@ -13,7 +13,7 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
-import { activationForward, activationGradMul } from '../ops/elementwise';
+import { activationAugment, activationForward, activationGradMul } from '../ops/elementwise';
 import { avgPoolBackward, avgPoolForward, col2im, denseAugment, im2col, swapAxes } from '../ops/patches';
 import { numel, type ConvPlan, type LayerPlan, type ModelPlan, type ParamLayerPlan } from './layout';
 
@@ -47,17 +47,34 @@ export class GpuModel {
     const ctx = this.ctx;
     const state: ForwardState = { n, patches: [], pre: [], output: x, temps: [] };
     let cur = x;
-    for (const layer of this.plan.layers) {
+    // The next layer's augmented input, when a dense layer wrote it directly (fused activation).
+    let nextAug: Tensor | null = null;
+    const layers = this.plan.layers;
+    for (let li = 0; li < layers.length; li++) {
+      const layer = layers[li];
       switch (layer.kind) {
         case 'dense': {
           const m = layer.fanIn + 1;
-          const aug = ctx.tensor([n, m], `A~ ${layer.layerIndex}`, false);
-          denseAugment(ctx, layer, cur, aug, n);
+          let aug = nextAug;
+          nextAug = null;
+          if (!aug) {
+            aug = ctx.tensor([n, m], `A~ ${layer.layerIndex}`, false);
+            denseAugment(ctx, layer, cur, aug, n);
+          }
           const s = ctx.tensor([n, layer.out], `s ${layer.layerIndex}`, false);
           matmul(ctx, { a: aug, b: { t: theta, offset: layer.offset, ld: m }, c: s, M: n, N: layer.out, K: m, transB: true });
           state.patches.push(aug);
           state.pre.push(s);
-          cur = this.activate(layer, s, n, state);
+          const next = layers[li + 1];
+          if (next?.kind === 'dense') {
+            // Only the next layer reads this activation, through its augmented input: write
+            // that directly, one dispatch instead of an activation and an augmentation.
+            nextAug = ctx.tensor([n, next.fanIn + 1], `A~ ${next.layerIndex}`, false);
+            activationAugment(ctx, layer.activation, s, nextAug, n, layer.out, next.wMul, next.bMul);
+            cur = nextAug;
+          } else {
+            cur = this.activate(layer, s, n, state);
+          }
           break;
         }
         case 'conv2d': {

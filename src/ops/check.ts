@@ -1,7 +1,7 @@
 /** Wrapper of shaders/check.wgsl: a GPU-side watch for the first non-finite training step. */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { run1d } from './dispatch';
+import { need, run1d } from './dispatch';
 
 const NONE = 0xffffffff;
 
@@ -23,6 +23,21 @@ export class NonFiniteWatch {
   /** Record `step` if `x` holds a non-finite value now (no readback). */
   watch(x: Tensor, step: number, n = x.size): void {
     run1d(this.ctx, { shader: 'check', total: n, inputs: [x], outputs: [this.flag], uniforms: new Uniforms().u32(n, step, 0, 0).bytes() });
+  }
+
+  /**
+   * One training update with the watch fused in (shaders/update.wgsl):
+   * delta -= lr u; theta = theta0 + delta; record `step` if delta became non-finite.
+   */
+  update(u: Tensor, theta0: Tensor, delta: Tensor, theta: Tensor, lr: number, step: number, n = delta.size): void {
+    for (const t of [u, theta0, theta]) need(t, n, 'parameter update');
+    run1d(this.ctx, {
+      shader: 'update',
+      total: n,
+      inputs: [u, theta0],
+      outputs: [delta, theta, this.flag],
+      uniforms: new Uniforms().u32(n, step, 0, 0).f32(lr).bytes(),
+    });
   }
 
   /** The first recorded step, or null if everything stayed finite. */

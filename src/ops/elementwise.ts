@@ -60,3 +60,22 @@ export function mulInPlace(ctx: GpuContext, x: Tensor, out: Tensor, n = out.size
   need(out, n, 'mul');
   run1d(ctx, { shader: 'elementwise', entry: 'mul', total: n, inputs: [x], outputs: [out], uniforms: new Uniforms().u32(n, 1, 1, 0).f32(0, 0).bytes() });
 }
+
+/**
+ * The next dense layer's augmented input from this layer's pre-activations: out (rows x (len+1))
+ * = [wMul * act(s) | bMul], fusing the activation and the augmentation.
+ */
+export function activationAugment(ctx: GpuContext, act: Activation, s: Tensor, out: Tensor, rows: number, len: number, wMul: number, bMul: number): void {
+  const total = rows * (len + 1);
+  need(s, rows * len, 'activationAugment input');
+  need(out, total, 'activationAugment output');
+  run1d(ctx, {
+    shader: 'elementwise',
+    entry: 'act_augment',
+    constants: { ACT: ACT_CODE[act] },
+    total,
+    inputs: [s],
+    outputs: [out],
+    uniforms: new Uniforms().u32(total, len, 1, 0).f32(wMul, bMul).bytes(),
+  });
+}
