@@ -315,21 +315,15 @@ describe('reductions', () => {
     watch.destroy();
   });
 
-  it('counts non-finite values and records the first bad step', async () => {
+  it('counts non-finite values', async () => {
     const ctx = await gpuContext();
     const x = new Float32Array(2000).fill(1);
     const tx = ctx.upload(x, [x.length]);
-    const watch = new NonFiniteWatch(ctx);
-    watch.watch(tx, 3);
     expect(await countNonFinite(ctx, tx)).toBe(0);
     x[1999] = Infinity;
     x[5] = NaN;
     ctx.write(tx, x);
-    watch.watch(tx, 9);
-    watch.watch(tx, 12);
     expect(await countNonFinite(ctx, tx)).toBe(2);
-    expect(await watch.firstBadStep()).toBe(9);
-    watch.destroy();
     tx.destroy();
   });
 });

@@ -38,10 +38,8 @@ export interface DynamicsBackend {
   readonly hasLinearized: boolean;
   /** Advance both models by k steps on the shared batch schedule. */
   advance(k: number): Promise<void>;
-  evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation>;
   /** Evaluations on every split, parameter distances and the divergence watch, at once. */
   snapshot(): Promise<BackendSnapshot>;
-  paramDistance(kind: ModelKind): Promise<number>;
   /** Current parameter vector of a model (theta0 + displacement), in the fixture layout. */
   parameters(kind: ModelKind): Promise<Float64Array>;
   /** Outputs h of a model at arbitrary inputs (rows x inputSize); used for 2-D grid maps. */
@@ -49,8 +47,6 @@ export interface DynamicsBackend {
   /** Kernel probes of the actual model at its current parameters. */
   probe(withSpectrum: boolean): Promise<ProbeWithSpectrum>;
   readonly initialProbe: ProbeResult;
-  /** First non-finite step, if any. */
-  divergence(): Promise<{ step: number; model: ModelKind } | null>;
   /** 2n / lambda_max at theta0 (metric-weighted kernel). */
   stableLr(): Promise<number>;
   /** Closed-form lazy outputs after t steps (mse only; null otherwise). */

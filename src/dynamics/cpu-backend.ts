@@ -138,7 +138,7 @@ export class CpuBackend implements DynamicsBackend {
     }
   }
 
-  async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+  private async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
     const d = this.spec.data;
     const fw0 = split === 'train' ? this.fw0 : this.fw0Test;
     if (!fw0) throw new Error(`no ${split} data`);
@@ -160,7 +160,7 @@ export class CpuBackend implements DynamicsBackend {
     return { evals, distance, divergence: await this.divergence() };
   }
 
-  async paramDistance(kind: ModelKind): Promise<number> {
+  private async paramDistance(kind: ModelKind): Promise<number> {
     return Math.sqrt(this.state(kind).delta.reduce((s, v) => s + v * v, 0));
   }
 
@@ -200,7 +200,7 @@ export class CpuBackend implements DynamicsBackend {
     return { probe, eigenvalues: withSpectrum ? eigvalsSym(k.K, n * c) : null, kernel: withSpectrum ? k.K : null, n };
   }
 
-  async divergence(): Promise<{ step: number; model: ModelKind } | null> {
+  private async divergence(): Promise<{ step: number; model: ModelKind } | null> {
     const a = this.models.actual.badStep;
     const l = this.models.linearized?.badStep ?? null;
     if (a === null && l === null) return null;

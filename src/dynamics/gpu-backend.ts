@@ -5,7 +5,6 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ForwardState } from '../nn/gpu-model';
-import { norm } from '../ops/reduce';
 import type { ResolvedSpec } from '../spec/types';
 import { planOf } from '../spec/validate';
 import { Trainer } from './trainer';
@@ -13,7 +12,7 @@ import { KernelProbe, kernelsAt, releaseKernels } from './probes';
 import { ClosedForm } from './closed-form';
 import { stableLearningRate } from './stability';
 import { eigvalsSym } from '../reference/linalg';
-import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
+import type { BackendSnapshot, DynamicsBackend, ModelKind, ProbeWithSpectrum } from './backend';
 
 export interface GpuBackendOptions {
   /** Examples used by the kernel probes (the NTK-alignment paper used 100). */
@@ -76,16 +75,8 @@ export class GpuBackend implements DynamicsBackend {
     await this.trainer.advance(k);
   }
 
-  evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
-    return this.trainer.evaluate(kind, split);
-  }
-
   snapshot(): Promise<BackendSnapshot> {
     return this.trainer.snapshot();
-  }
-
-  paramDistance(kind: ModelKind): Promise<number> {
-    return norm(this.ctx, this.trainer.delta(kind));
   }
 
   async parameters(kind: ModelKind): Promise<Float64Array> {
@@ -123,10 +114,6 @@ export class GpuBackend implements DynamicsBackend {
       eigenvalues = eigvalsSym(K64, N);
     }
     return { probe, eigenvalues, kernel: K64, n: this.probeN };
-  }
-
-  divergence() {
-    return this.trainer.divergence();
   }
 
   stableLr(): Promise<number> {

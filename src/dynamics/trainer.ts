@@ -32,23 +32,9 @@ import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optim
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
 import { Rng } from '../util/rng';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
+import type { BackendSnapshot, Evaluation, ModelKind } from './backend';
 
-export type ModelKind = 'actual' | 'linearized';
-
-/** Outputs h and per-example losses of one model on one split. */
-export interface Evaluation {
-  outputs: Float32Array;
-  perExample: Float32Array;
-  loss: number;
-}
-
-/** Everything a metric event needs from the trainer, read back at once. */
-export interface TrainerSnapshot {
-  /** Keyed `actual:train`, `actual:test`, `linearized:train`, `linearized:test` (as present). */
-  evals: Record<string, Evaluation>;
-  distance: Partial<Record<ModelKind, number>>;
-  divergence: { step: number; model: ModelKind } | null;
-}
+export type { ModelKind } from './backend';
 
 function mean(a: ArrayLike<number>, n: number): number {
   let s = 0;
@@ -259,7 +245,7 @@ export class Trainer {
    * one per quantity): outputs and losses on each split, parameter distances, and the
    * divergence watch.
    */
-  async snapshot(): Promise<TrainerSnapshot> {
+  async snapshot(): Promise<BackendSnapshot> {
     const ctx = this.ctx;
     const kinds: ModelKind[] = this.withLinearized ? ['actual', 'linearized'] : ['actual'];
     const splits: ('train' | 'test')[] = this.test ? ['train', 'test'] : ['train'];
@@ -272,14 +258,14 @@ export class Trainer {
       ...distances.map((t) => ({ tensor: t })),
       ...flags.map((t) => ({ tensor: t, count: 1 })),
     ]);
-    const evals: TrainerSnapshot['evals'] = {};
+    const evals: BackendSnapshot['evals'] = {};
     recorded.forEach((r, i) => {
       const perExample = reads[2 * i + 1];
       evals[r.key] = { outputs: reads[2 * i], perExample, loss: mean(perExample, r.n) };
       r.h.destroy();
       r.perEx.destroy();
     });
-    const distance: TrainerSnapshot['distance'] = {};
+    const distance: BackendSnapshot['distance'] = {};
     kinds.forEach((k, i) => {
       distance[k] = Math.sqrt(reads[2 * recorded.length + i].reduce((a, b) => a + b, 0));
       distances[i].destroy();

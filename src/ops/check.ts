@@ -1,4 +1,8 @@
-/** Wrapper of shaders/check.wgsl: a GPU-side watch for the first non-finite training step. */
+/**
+ * A GPU-side watch for the first non-finite training step: a u32 flag that shaders/update.wgsl
+ * lowers (atomicMin) to the step whose update made the parameters non-finite, read back only
+ * with the metrics.
+ */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
@@ -18,11 +22,6 @@ export class NonFiniteWatch {
   constructor(private readonly ctx: GpuContext) {
     this.flag = ctx.tensor([4], 'non-finite flag');
     ctx.write(this.flag, new Float32Array(new Uint32Array([NONE, 0, 0, 0]).buffer));
-  }
-
-  /** Record `step` if `x` holds a non-finite value now (no readback). */
-  watch(x: Tensor, step: number, n = x.size): void {
-    run1d(this.ctx, { shader: 'check', total: n, inputs: [x], outputs: [this.flag], uniforms: new Uniforms().u32(n, step, 0, 0).bytes() });
   }
 
   /**
