@@ -1,6 +1,6 @@
 /**
  * Benchmark of the batched WGSL Jacobi eigensolver (src/ops/eigh.ts) against the float64
- * TypeScript reference `eighSym` (Householder + implicit QL, src/reference/linalg.ts).
+ * TypeScript reference `eighSym` (Householder + implicit QL, src/math/linalg.ts).
  *
  * Cases: one random symmetric n x n matrix for n = 16 ... 1024 (entries N(0, 1)), and batches of
  * small positive semi-definite "factors" (Grams X X^T / k of random X with k < n, so rank-deficient
@@ -18,7 +18,7 @@
  */
 import type { GpuContext } from '../src/gpu/context';
 import { eighBatched } from '../src/ops/eigh';
-import { eighSym } from '../src/reference/linalg';
+import { eighSym } from '../src/math/linalg';
 import { Rng } from '../src/util/rng';
 
 const U = 2 ** -24;

@@ -23,7 +23,7 @@
 import type { GpuContext } from '../src/gpu/context';
 import type { Tensor } from '../src/gpu/tensor';
 import { GpuModel } from '../src/nn/gpu-model';
-import { planModel } from '../src/nn/layout';
+import { planModel } from '../src/model/layout';
 import { lossAndGrad } from '../src/ops/loss';
 import { Rng } from '../src/util/rng';
 import { gammaSignals, kfacFactors, releaseFactors } from '../src/curvature/kfac';

@@ -5,11 +5,12 @@
  * 10 steps.
  */
 import type { GpuContext } from '../src/gpu/context';
-import { validateSpec, planOf } from '../src/spec/validate';
+import { validateSpec } from '../src/api/validate';
+import { planOf } from '../src/model/layout';
 import { Trainer } from '../src/dynamics/trainer';
-import { createSession } from '../src/dynamics/session';
-import { createCpuSession } from '../src/dynamics/cpu-session';
-import type { SessionOptions } from '../src/engine/session-types';
+import { createSession } from '../src/api/session/session';
+import { createCpuSession } from '../src/api/session/cpu-session';
+import type { SessionOptions } from '../src/api/session-types';
 
 function toySpec(steps: number) {
   return validateSpec({

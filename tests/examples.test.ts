@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { gpuContext } from './helpers/gpu';
-import { validateSpec } from '../src/spec/validate';
+import { validateSpec } from '../src/api/validate';
 import { loadImageSetFromDisk } from '../src/data/image-files';
-import { createSession } from '../src/dynamics/session';
-import { resolveRaceSpec, runRace, type RaceFile } from '../src/curvature/race';
+import { createSession } from '../src/api/session/session';
+import { resolveRaceSpec, runRace, type RaceFile } from '../src/experiments/optimizer-race';
 
 const dir = resolve(__dirname, '../examples');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { fixtureFiles, loadFixture } from './helpers/fixtures';
 import { eigh, eighBatched, maxWorkgroupSize, type EighMethod } from '../src/ops/eigh';
-import { eighSym } from '../src/reference/linalg';
+import { eighSym } from '../src/math/linalg';
 import { jacobiEigh, roundRobinPair } from '../src/reference/jacobi';
 import { Rng } from '../src/util/rng';
 

@@ -10,13 +10,13 @@
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { CONV_STRIDED, randomSpec } from './reference-helpers';
-import { planOf } from '../src/spec/validate';
-import type { ResolvedSpec } from '../src/spec/types';
+import { planOf } from '../src/model/layout';
+import type { ResolvedSpec } from '../src/experiment/types';
 import type { GpuContext } from '../src/gpu/context';
-import type { ModelPlan } from '../src/nn/layout';
+import type { ModelPlan } from '../src/model/layout';
 import { forward, gradientsFromSignals, jacobianSignals } from '../src/reference/model';
 import { fisherFromWhitened, kfacLayer, metricFactors, whitenRows } from '../src/reference/geometry';
-import { choleskySolve, eighSym, eigvalsSym, kron } from '../src/reference/linalg';
+import { choleskySolve, eighSym, eigvalsSym, kron } from '../src/math/linalg';
 import {
   buildFisher,
   DiagFisher,

@@ -1,6 +1,6 @@
 /**
  * Every WGSL kernel family (except matmul, which has its own file) against its float64 twin in
- * src/reference/ops.ts, on random and adversarial inputs: sizes that are not multiples of the
+ * src/reference/kernels.ts, on random and adversarial inputs: sizes that are not multiples of the
  * workgroup, single elements, zero rows, large and small magnitudes.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,9 +12,9 @@ import { crossEntropyMetricSeeds, identitySeeds, lossAndGrad } from '../src/ops/
 import { countNonFinite, dot, signAgreement, sum, sumOfSquares, trace } from '../src/ops/reduce';
 import { centerKernel, hadamardAccumulate, patchGramAccumulate, traceOutputs } from '../src/ops/ntk';
 import { denseJacobianBlock } from '../src/ops/jacobian';
-import { NonFiniteWatch } from '../src/ops/check';
-import * as ref from '../src/reference/ops';
-import type { ConvPlan } from '../src/nn/layout';
+import { NonFiniteWatch } from '../src/ops/update';
+import * as ref from '../src/reference/kernels';
+import type { ConvPlan } from '../src/model/layout';
 import type { GpuContext } from '../src/gpu/context';
 
 const ACTS: ref.ActName[] = ['linear', 'tanh', 'relu', 'sigmoid'];

@@ -12,18 +12,18 @@
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { randomSpec } from './reference-helpers';
-import { planOf } from '../src/spec/validate';
-import type { ResolvedSpec } from '../src/spec/types';
+import { planOf } from '../src/model/layout';
+import type { ResolvedSpec } from '../src/experiment/types';
 import type { GpuContext } from '../src/gpu/context';
 import type { Tensor } from '../src/gpu/tensor';
 import { GpuModel } from '../src/nn/gpu-model';
 import { lossAndGrad } from '../src/ops/loss';
 import { forward, gradientsFromSignals, jacobianSignals } from '../src/reference/model';
 import { fisherFromWhitened, kfacLayer, metricFactors, whitenRows, type KfacLayer } from '../src/reference/geometry';
-import { choleskySolve, kron, kronCongruence, transpose } from '../src/reference/linalg';
+import { choleskySolve, kron, kronCongruence, transpose } from '../src/math/linalg';
 import { NaturalGradient, type NaturalGradientKind } from '../src/curvature/optimizer';
 import { piDamping } from '../src/curvature/kfac';
-import { CurvatureTrainer } from '../src/curvature/race';
+import { CurvatureTrainer } from '../src/experiments/optimizer-race';
 import type { EigenSolver } from '../src/curvature/eigen';
 
 const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));

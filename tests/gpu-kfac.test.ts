@@ -10,10 +10,11 @@ import { basename, dirname } from 'node:path';
 import { gpuContext } from './helpers/gpu';
 import { fixtureDirs, fixtureFiles, loadFixture } from './helpers/fixtures';
 import { CONV_NO_FLATTEN, CONV_STRIDED, MLP_SIGMOID, randomSpec } from './reference-helpers';
-import { validateSpec, planOf } from '../src/spec/validate';
-import { compareResults } from '../src/spec/compare';
+import { validateSpec } from '../src/api/validate';
+import { planOf } from '../src/model/layout';
+import { compareResults } from '../src/cli/compare';
 import { computeReferenceResults } from '../src/reference/results';
-import type { ResolvedSpec } from '../src/spec/types';
+import type { ResolvedSpec } from '../src/experiment/types';
 import type { GpuContext } from '../src/gpu/context';
 import { LimitError } from '../src/gpu/context';
 import { FisherSource } from '../src/curvature/source';
@@ -33,8 +34,8 @@ import {
   rowsDot,
   rowsSumSq,
   scaleCols,
-} from '../src/curvature/ops';
-import { kron } from '../src/reference/linalg';
+} from '../src/ops/kfac';
+import { kron } from '../src/math/linalg';
 import { f32, normalizedMaxError, randomArray } from './helpers/random';
 
 async function gpuKfac(ctx: GpuContext, spec: ResolvedSpec, opts: Partial<KfacKeyOptions> = {}) {

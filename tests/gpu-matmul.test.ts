@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { f32, normalizedMaxError, randomArray } from './helpers/random';
 import { MATMUL_VARIANTS, isCpuAdapter, matmul, type MatmulVariant } from '../src/ops/matmul';
-import { matmulRef } from '../src/reference/ops';
+import { matmulRef } from '../src/reference/kernels';
 
 interface Case {
   M: number;

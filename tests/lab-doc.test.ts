@@ -7,7 +7,7 @@ import { PARAMS, bound, withDataset, withLoss } from '../src/lab/params';
 import { checkDoc, conform, DEFAULT_DOC, expandRuns, readArch, buildLayers, validateLabSpec, sessionOptionsFor, dataFacts, type LabDoc } from '../src/lab/doc';
 import { runRequests } from '../src/lab/store';
 import { decodeImageSet, IMAGE_SETS, resolveImageSpec, placeholderImageSpec } from '../src/data/images';
-import { validateSpec } from '../src/spec/validate';
+import { validateSpec } from '../src/api/validate';
 import { DATASETS } from '../src/data/datasets';
 
 const image = (name: string) => decodeImageSet(name, new Uint8Array(readFileSync(`public/datasets/${IMAGE_SETS[name].file}`)));

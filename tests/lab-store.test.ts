@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLabStore, initialState, reduceEdit, reduceMessage, type LabState } from '../src/lab/store';
 import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc';
 import type { FromWorker, ToWorker } from '../src/lab/protocol';
-import type { MetricEvent } from '../src/engine/session-types';
+import type { MetricEvent } from '../src/api/session-types';
 import { FIGURES, figureNumbers } from '../src/lab/plots/figures';
 import { appendEvents, emptySeries, seriesToCsv } from '../src/lab/series';
 import { parseImport, runCsv, runExport } from '../src/lab/export';

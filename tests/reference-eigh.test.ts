@@ -18,7 +18,7 @@ import {
   matmulNT,
   matmulTN,
   transpose,
-} from '../src/reference/linalg';
+} from '../src/math/linalg';
 
 const EPS = 2 ** -52;
 

@@ -5,7 +5,7 @@
  * projected signals, Frobenius errors from Gram identities).
  */
 import { describe, expect, it } from 'vitest';
-import { planModel } from '../src/nn/layout';
+import { planModel } from '../src/model/layout';
 import { Rng } from '../src/util/rng';
 import { backwardSignals, forward, gradientsFromSignals, softmaxRows, unitCotangents } from '../src/reference/model';
 import {
@@ -28,7 +28,7 @@ import {
   whitenKernel,
   whitenRows,
 } from '../src/reference/geometry';
-import { frobenius } from '../src/reference/linalg';
+import { frobenius } from '../src/math/linalg';
 import { CONV_STRIDED, MLP_SIGMOID, normErr, randomSpec } from './reference-helpers';
 
 function setup(spec: ReturnType<typeof randomSpec>) {

@@ -3,8 +3,8 @@
  * run through `validateSpec`, so the tests exercise the same path as fixture specs.
  */
 import { Rng } from '../src/util/rng';
-import { validateSpec } from '../src/spec/validate';
-import type { ResolvedSpec } from '../src/spec/types';
+import { validateSpec } from '../src/api/validate';
+import type { ResolvedSpec } from '../src/experiment/types';
 
 export interface RandomSpecOptions {
   input: number[];

@@ -5,8 +5,8 @@
  * layer directly, and a sigmoid MLP under the NTK parameterization.
  */
 import { describe, expect, it } from 'vitest';
-import { planModel, type ModelPlan } from '../src/nn/layout';
-import type { ResolvedSpec } from '../src/spec/types';
+import { planModel, type ModelPlan } from '../src/model/layout';
+import type { ResolvedSpec } from '../src/experiment/types';
 import { Rng } from '../src/util/rng';
 import {
   activate,

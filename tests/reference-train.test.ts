@@ -5,11 +5,11 @@
  * limit (actual -> linearized as alpha grows), and the result structure rules.
  */
 import { describe, expect, it } from 'vitest';
-import { planModel } from '../src/nn/layout';
-import type { ResolvedSpec } from '../src/spec/types';
+import { planModel } from '../src/model/layout';
+import type { ResolvedSpec } from '../src/experiment/types';
 import { forward, jacobian, lossGradOutputs, meanLoss } from '../src/reference/model';
 import { ntkFromJacobian } from '../src/reference/geometry';
-import { eigvalsSym } from '../src/reference/linalg';
+import { eigvalsSym } from '../src/math/linalg';
 import {
   actualGradient,
   checkSupportedTrain,

@@ -1,7 +1,7 @@
 /**
  * The float64 reference against every golden fixture (tests/fixtures/*.json): the same
  * key set, order and shapes, and every value within 2e-9 on the README's normalized
- * metrics (src/spec/compare.ts), for every key class, eigenvector-dependent EKFAC
+ * metrics (src/cli/compare.ts), for every key class, eigenvector-dependent EKFAC
  * quantities and 100-step trajectories included.
  *
  * The fixtures are rounded to 10 significant digits, i.e. up to 5e-10 relative; the
@@ -12,9 +12,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { validateSpec } from '../src/spec/validate';
-import { compareResults } from '../src/spec/compare';
-import { planModel, reluLayers } from '../src/nn/layout';
+import { validateSpec } from '../src/api/validate';
+import { compareResults } from '../src/cli/compare';
+import { planModel, reluLayers } from '../src/model/layout';
 import { computeReferenceResults } from '../src/reference/results';
 
 const FIXTURES = join(__dirname, 'fixtures');

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { basename } from 'node:path';
 import { gpuContext } from './helpers/gpu';
 import { fixtureFiles, loadFixture, reluUnits } from './helpers/fixtures';
-import { validateSpec } from '../src/spec/validate';
-import { runExperiment } from '../src/engine/runner';
-import { compareResults } from '../src/spec/compare';
+import { validateSpec } from '../src/api/validate';
+import { runExperiment } from '../src/api/runner';
+import { compareResults } from '../src/cli/compare';
 
 /** Keys whose engine work lands in later issues (curvature: kfac; dynamics: train). */
 const NOT_YET: string[] = [];

@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { reluUnits } from './helpers/fixtures';
-import { validateSpec } from '../src/spec/validate';
-import { runExperiment } from '../src/engine/runner';
+import { validateSpec } from '../src/api/validate';
+import { runExperiment } from '../src/api/runner';
 import { computeReferenceResults } from '../src/reference/results';
-import { compareResults } from '../src/spec/compare';
+import { compareResults } from '../src/cli/compare';
 import { Rng } from '../src/util/rng';
 
 type Layer = Record<string, unknown>;

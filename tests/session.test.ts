@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
-import { validateSpec } from '../src/spec/validate';
-import { createSession } from '../src/dynamics/session';
-import { createCpuSession } from '../src/dynamics/cpu-session';
-import { DivergenceError, type MetricEvent } from '../src/engine/session-types';
+import { validateSpec } from '../src/api/validate';
+import { createSession } from '../src/api/session/session';
+import { createCpuSession } from '../src/api/session/cpu-session';
+import { DivergenceError, type MetricEvent } from '../src/api/session-types';
 
 function toySpec(over: Record<string, unknown> = {}, train: Record<string, unknown> = {}) {
   return validateSpec({
@@ -187,7 +187,7 @@ describe('training sessions', () => {
 
 describe('difficulty groups', () => {
   it('are never empty: all-flipped labels fall back to boundary groups, tiny sets get none', async () => {
-    const { difficultyGroups } = await import('../src/dynamics/groups');
+    const { difficultyGroups } = await import('../src/api/session/groups');
     const spec = (n: number, labelNoise: number) =>
       validateSpec({
         model: { input: [2], layers: [{ type: 'dense', units: 4, activation: 'tanh' }, { type: 'dense', units: 2, activation: 'linear' }] },

@@ -8,15 +8,15 @@
 import { readFileSync, renameSync, writeFileSync, unlinkSync, existsSync } from 'node:fs';
 import { GpuContext } from '../gpu/context';
 import { createNodeGpu } from '../gpu/node';
-import { parseSpecText, validateSpec as validateSpecOnly } from '../spec/validate';
+import { parseSpecText, validateSpec as validateSpecOnly } from '../api/validate';
 import { loadImageSetFromDisk } from '../data/image-files';
-import { compareResults } from '../spec/compare';
-import { runExperiment } from '../engine/runner';
-import { createSession } from '../dynamics/session';
-import { summarizeSession } from '../dynamics/summary';
-import { difficultyGroups } from '../dynamics/groups';
-import { planModel, numel } from '../nn/layout';
-import type { ResolvedSpec } from '../spec/types';
+import { compareResults } from './compare';
+import { runExperiment } from '../api/runner';
+import { createSession } from '../api/session/session';
+import { summarizeSession } from './summary';
+import { difficultyGroups } from '../api/session/groups';
+import { planModel, numel } from '../model/layout';
+import type { ResolvedSpec } from '../experiment/types';
 
 const USAGE = `usage:
   lab run <spec.json> [--out <result.json>] [--compute key1,key2]

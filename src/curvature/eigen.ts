@@ -9,7 +9,7 @@
  *   size are gathered into one batch (one dispatch for every factor up to ~124 on the
  *   one-workgroup path); the eigenvectors stay on the GPU and only the eigenvalues come back.
  *   A factor the solver reports as not converged is redone by the f64 solver, never passed on.
- * - `cpu`: float64 `eighSym` (src/reference/linalg.ts) of the float32 factor read back, vectors
+ * - `cpu`: float64 `eighSym` (src/math/linalg.ts) of the float32 factor read back, vectors
  *   uploaded. Exact to float64 for the float32 input.
  * Measured (lavapipe, the only adapter available when this was written):
  * - accuracy against the f64 fixtures/reference: with `gpu`, EKFAC quantities reach 3.6e-5
@@ -26,7 +26,7 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { eighBatched } from '../ops/eigh';
-import { eighSym } from '../reference/linalg';
+import { eighSym } from '../math/linalg';
 
 export type EigenSolver = 'gpu' | 'cpu';
 

@@ -22,11 +22,11 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ForwardState, Signals } from '../nn/gpu-model';
-import type { ParamLayerPlan } from '../nn/layout';
+import type { ParamLayerPlan } from '../model/layout';
 import { matmul } from '../ops/matmul';
 import { swapAxes } from '../ops/patches';
 import { layerJacobian } from '../geometry/kernels';
-import { colsSumSq, outerCols, rowsSumSq, scaleCols, square } from './ops';
+import { colsSumSq, outerCols, rowsSumSq, scaleCols, square } from '../ops/kfac';
 
 /**
  * Working budget of the chunked routines (conv diagonals, exact blocks, conv Gram terms): the

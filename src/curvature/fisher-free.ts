@@ -23,8 +23,8 @@ import { matmul } from '../ops/matmul';
 import { axpby, fill, mulInPlace } from '../ops/elementwise';
 import { dot, sumOfSquares, trace as traceOf } from '../ops/reduce';
 import { fullJacobian, tangentKernels } from '../geometry/kernels';
-import { eighSym, eigvalsSym } from '../reference/linalg';
-import { crossEntropyMetricMv, square } from './ops';
+import { eighSym, eigvalsSym } from '../math/linalg';
+import { crossEntropyMetricMv, square } from '../ops/kfac';
 import { kroneckerBasisDiag } from './ekfac';
 import {
   checkDamping,

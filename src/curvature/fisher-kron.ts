@@ -19,13 +19,13 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { ParamLayerPlan } from '../nn/layout';
+import type { ParamLayerPlan } from '../model/layout';
 import { matmul } from '../ops/matmul';
 import { sum, sumOfSquares, trace as traceOf } from '../ops/reduce';
 import { applyScratch, kfacBlockDiag, kfacFactors, kroneckerApply, kroneckerEigenApply, piDamping, releaseScratch, type ApplyScratch } from './kfac';
 import { ekfacBlock, ekfacBlockDiag, kroneckerBasisDiag } from './ekfac';
 import { factorEigen, releaseEigen, type EigenSolver, type FactorEigen } from './eigen';
-import { invDamped, kfacInverseEigenvalues, kronProduct, scaleCols } from './ops';
+import { invDamped, kfacInverseEigenvalues, kronProduct, scaleCols } from '../ops/kfac';
 import {
   checkDamping,
   checkVector,

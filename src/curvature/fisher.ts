@@ -6,7 +6,7 @@
  * fisher-free.ts.
  *
  * Conventions (README section 4): F = (1/n) sum_i J_i^T M_i J_i, P x P in the [W | b] layout of
- * src/nn/layout.ts. Vectors are P-element tensors. Every operation either returns the right
+ * src/model/layout.ts. Vectors are P-element tensors. Every operation either returns the right
  * answer or throws: `UnsupportedOperationError` for an operation a representation cannot
  * provide, `SingularError` for an undamped solve of a singular matrix, plain `Error` for bad
  * arguments (negative or non-finite damping, wrong sizes).
@@ -26,33 +26,32 @@
  * few seconds and is far more accurate than float32 for the ill-conditioned F + l I that small
  * dampings give; the GPU side (the products) stays float32.
  */
+import { TangentError } from '../experiment/errors';
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { ParamLayerPlan } from '../nn/layout';
+import type { ParamLayerPlan } from '../model/layout';
 import { matmul } from '../ops/matmul';
 import { mulInPlace } from '../ops/elementwise';
 import { dot, sumOfSquares, sum, trace as traceOf } from '../ops/reduce';
 import { fullJacobian } from '../geometry/kernels';
-import { cholesky, eigvalsSym } from '../reference/linalg';
-import { diagEmbed, diagonal, divDamped, invDamped, setBlock } from './ops';
+import { cholesky, eigvalsSym } from '../math/linalg';
+import { diagEmbed, diagonal, divDamped, invDamped, setBlock } from '../ops/kfac';
 import { exactBlock, kroneckerBasisDiag } from './ekfac';
 import type { FisherSource } from './source';
 
 export type FisherKind = 'dense' | 'diag' | 'block-diag' | 'kfac' | 'ekfac' | 'implicit' | 'low-rank';
 
 /** An operation this representation cannot provide (never a silently wrong answer). */
-export class UnsupportedOperationError extends Error {
+export class UnsupportedOperationError extends TangentError {
   constructor(kind: FisherKind, op: string, why: string) {
-    super(`${kind} Fisher: ${op} is not supported (${why})`);
-    this.name = 'UnsupportedOperationError';
+    super('unsupported', `${kind} Fisher: ${op} is not supported (${why})`);
   }
 }
 
 /** An undamped solve (or inverse) of a singular representation. */
-export class SingularError extends Error {
+export class SingularError extends TangentError {
   constructor(kind: FisherKind, op: string, why: string) {
-    super(`${kind} Fisher: ${op} with damping 0 on a singular matrix (${why}); pass a damping > 0`);
-    this.name = 'SingularError';
+    super('numeric', `${kind} Fisher: ${op} with damping 0 on a singular matrix (${why}); pass a damping > 0`);
   }
 }
 

@@ -20,8 +20,8 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { GpuModel, ForwardState, Signals } from '../nn/gpu-model';
-import type { ParamLayerPlan } from '../nn/layout';
-import type { LossKind } from '../spec/types';
+import type { ParamLayerPlan } from '../model/layout';
+import type { LossKind } from '../experiment/types';
 import { matmul } from '../ops/matmul';
 import { swapAxes } from '../ops/patches';
 import { mulInPlace } from '../ops/elementwise';

@@ -35,13 +35,13 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ForwardState, GpuModel } from '../nn/gpu-model';
-import type { ModelPlan, ParamLayerPlan } from '../nn/layout';
-import type { LossKind } from '../spec/types';
+import type { ModelPlan, ParamLayerPlan } from '../model/layout';
+import type { LossKind } from '../experiment/types';
 import { axpby } from '../ops/elementwise';
 import { applyScratch, gammaSignals, kroneckerEigenApply, layerFactors, releaseScratch, type ApplyScratch } from './kfac';
 import { kroneckerBasisDiag } from './ekfac';
 import { factorEigen, releaseEigen, type EigenSolver, type FactorEigen } from './eigen';
-import { invDamped, kfacInverseEigenvalues } from './ops';
+import { invDamped, kfacInverseEigenvalues } from '../ops/kfac';
 
 export type NaturalGradientKind = 'kfac' | 'ekfac';
 

@@ -31,16 +31,16 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ForwardState, Signals } from '../nn/gpu-model';
-import type { ParamLayerPlan } from '../nn/layout';
+import type { ParamLayerPlan } from '../model/layout';
 import { matmul } from '../ops/matmul';
 import { axpby } from '../ops/elementwise';
 import { dot, sumOfSquares } from '../ops/reduce';
 import { layerKernel, layerJacobian } from '../geometry/kernels';
-import { nest } from '../reference/nested';
+import { nest } from '../util/nested';
 import { kfacBlockDiag, kfacFactors, releaseFactors } from './kfac';
 import { chunkRows, ekfacBlock, ekfacBlockDiag, exactBlock, kroneckerBasisDiag, projectedSlice, releaseSlice, sliceExamples } from './ekfac';
 import { factorEigen, releaseEigen, type EigenSolver, type FactorEigen } from './eigen';
-import { diagEmbed, kronProduct, rowsDot } from './ops';
+import { diagEmbed, kronProduct, rowsDot } from '../ops/kfac';
 
 export interface KfacKeyOptions {
   /** Dense blocks are returned for layers with param_size <= this (fixtures: 150). */

@@ -9,8 +9,8 @@
 import type { GpuContext } from '../gpu/context';
 import { Tensor } from '../gpu/tensor';
 import { GpuModel, type ForwardState, type Signals } from '../nn/gpu-model';
-import type { ModelPlan } from '../nn/layout';
-import type { LossKind } from '../spec/types';
+import type { ModelPlan } from '../model/layout';
+import type { LossKind } from '../experiment/types';
 import { gammaSignals } from './kfac';
 
 export class FisherSource {

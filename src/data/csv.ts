@@ -9,6 +9,7 @@
  * accepted. Nothing is evaluated: every cell goes through a strict number parse, and every
  * error names the line and the column so the user can fix the file.
  */
+import { TangentError } from '../experiment/errors';
 import { Rng } from '../util/rng';
 
 export const CSV_LIMITS = {
@@ -18,13 +19,12 @@ export const CSV_LIMITS = {
   classes: 16,
 };
 
-export class CsvError extends Error {
+export class CsvError extends TangentError {
   constructor(
     message: string,
     readonly line: number | null = null,
   ) {
-    super(line === null ? message : `line ${line}: ${message}`);
-    this.name = 'CsvError';
+    super('spec', line === null ? message : `line ${line}: ${message}`);
   }
 }
 

@@ -8,7 +8,7 @@
  * for cross_entropy, and for mse either one-hot targets (c > 1) or +-1 targets (c = 1, two classes).
  */
 import { Rng } from '../util/rng';
-import { SpecError } from '../nn/layout';
+import { SpecError } from '../experiment/errors';
 
 export interface GeneratedData {
   x: number[][];

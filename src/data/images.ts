@@ -11,8 +11,8 @@
  * spec synchronously before any byte is loaded.
  */
 import { Rng } from '../util/rng';
-import { SpecError } from '../nn/layout';
-import type { ExperimentSpec } from '../spec/types';
+import { SpecError } from '../experiment/errors';
+import type { ExperimentSpec } from '../experiment/types';
 
 export interface ImageSetMeta {
   title: string;

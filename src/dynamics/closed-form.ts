@@ -14,7 +14,7 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { eighSym } from '../reference/linalg';
+import { eighSym } from '../math/linalg';
 import type { Trainer } from './trainer';
 
 export class ClosedForm {

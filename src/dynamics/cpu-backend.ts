@@ -3,12 +3,12 @@
  * the lab's fallback when the browser has no WebGPU, for small models. Same semantics as the GPU
  * Trainer (alpha scaling, JVP/VJP linearization, shared batch schedule, momentum, weight decay).
  */
-import type { ResolvedSpec } from '../spec/types';
-import { planOf } from '../spec/validate';
-import type { ModelPlan } from '../nn/layout';
+import type { ResolvedSpec } from '../experiment/types';
+import { planOf } from '../model/layout';
+import type { ModelPlan } from '../model/layout';
 import { forward, jacobianSignals, jvp, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from '../reference/model';
 import { alignments, centerNtk, kernelSimilarity, metricFactors, ntkFromSignals, whitenKernel } from '../reference/geometry';
-import { eighSym, eigvalsSym } from '../reference/linalg';
+import { eighSym, eigvalsSym } from '../math/linalg';
 import { modeResponse } from '../reference/train';
 import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
 import type { ProbeResult } from './probes';

@@ -5,13 +5,13 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ForwardState } from '../nn/gpu-model';
-import type { ResolvedSpec } from '../spec/types';
-import { planOf } from '../spec/validate';
+import type { ResolvedSpec } from '../experiment/types';
+import { planOf } from '../model/layout';
 import { Trainer } from './trainer';
 import { KernelProbe, kernelsAt, releaseKernels } from './probes';
 import { ClosedForm } from './closed-form';
 import { stableLearningRate } from './stability';
-import { eigvalsSym } from '../reference/linalg';
+import { eigvalsSym } from '../math/linalg';
 import type { BackendSnapshot, DynamicsBackend, ModelKind, ProbeWithSpectrum } from './backend';
 
 export interface GpuBackendOptions {

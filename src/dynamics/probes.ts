@@ -8,13 +8,13 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { GpuModel, ForwardState } from '../nn/gpu-model';
-import { numel, type ModelPlan } from '../nn/layout';
+import { numel, type ModelPlan } from '../model/layout';
 import { identitySeeds } from '../ops/loss';
 import { centerKernel } from '../ops/ntk';
 import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
 import { tangentKernels } from '../geometry/kernels';
-import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets } from '../geometry/alignment';
-import type { AlignmentMetrics } from '../engine/session-types';
+import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
+
 
 export interface KernelState {
   total: Tensor;

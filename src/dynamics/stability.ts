@@ -10,7 +10,7 @@ import type { Tensor } from '../gpu/tensor';
 import type { GpuModel, ForwardState } from '../nn/gpu-model';
 import { crossEntropyMetricSeeds, identitySeeds } from '../ops/loss';
 import { tangentKernels } from '../geometry/kernels';
-import type { ResolvedSpec } from '../spec/types';
+import type { ResolvedSpec } from '../experiment/types';
 
 /** Largest eigenvalue of a symmetric PSD matrix by power iteration (f64, from a host copy). */
 export function topEigenvalue(K: ArrayLike<number>, N: number, iterations = 200): number {

@@ -23,15 +23,15 @@
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { GpuModel, type ForwardState } from '../nn/gpu-model';
-import type { ModelPlan } from '../nn/layout';
+import type { ModelPlan } from '../model/layout';
 import { axpby } from '../ops/elementwise';
 import { lossAndGrad } from '../ops/loss';
 import { reducePartials } from '../ops/reduce';
-import { NonFiniteWatch } from '../ops/check';
+import { NonFiniteWatch } from '../ops/update';
 import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
-import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
+import type { ResolvedSpec, ResolvedTrain } from '../experiment/types';
 import { Rng } from '../util/rng';
-import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
+import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
 import type { BackendSnapshot, Evaluation, ModelKind } from './backend';
 
 export type { ModelKind } from './backend';

@@ -18,7 +18,7 @@ import { denseJacobianBlock } from '../ops/jacobian';
 import { hadamardAccumulate, patchGramAccumulate } from '../ops/ntk';
 import { swapAxes } from '../ops/patches';
 import { axpby } from '../ops/elementwise';
-import type { ConvPlan, ModelPlan, ParamLayerPlan } from '../nn/layout';
+import type { ConvPlan, ModelPlan, ParamLayerPlan } from '../model/layout';
 import type { ForwardState, Signals } from '../nn/gpu-model';
 
 export type ConvRoute = 'jacobian' | 'patch-gram';

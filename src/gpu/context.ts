@@ -14,6 +14,7 @@
  * allocates no GPU memory, and because the same buffers come back, its bind groups are cached
  * (keyed by layout and buffer identities) instead of created per dispatch.
  */
+import { LimitError, TangentError } from '../experiment/errors';
 import { shaderSource } from './shaders';
 import { Tensor } from './tensor';
 
@@ -36,32 +37,14 @@ export interface EngineLimits {
   maxStorageBuffersPerShaderStage: number;
 }
 
-/** A request that exceeds a device limit; names the limit so the user knows what to change. */
-export class LimitError extends Error {
-  constructor(
-    readonly limit: keyof EngineLimits | string,
-    readonly requested: number,
-    readonly available: number,
-    what: string,
-  ) {
-    super(`${what} needs ${formatBytesOrCount(limit, requested)}, above the device limit ${limit} = ${formatBytesOrCount(limit, available)}`);
-    this.name = 'LimitError';
-  }
-}
-
-export class GpuError extends Error {
+export class GpuError extends TangentError {
   constructor(message: string) {
-    super(message);
-    this.name = 'GpuError';
+    super('device', message);
   }
 }
 
-function formatBytesOrCount(limit: string, v: number): string {
-  if (!/Size$/.test(limit)) return String(v);
-  if (v >= 1 << 20) return `${(v / (1 << 20)).toFixed(1)} MiB`;
-  if (v >= 1 << 10) return `${(v / (1 << 10)).toFixed(1)} KiB`;
-  return `${v} B`;
-}
+
+export { LimitError };
 
 export interface KernelRef {
   /** File name in shaders/ without `.wgsl`. */

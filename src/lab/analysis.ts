@@ -5,7 +5,7 @@
  */
 import { topEigenvalue } from '../dynamics/stability';
 import { metricFactors, whitenKernel } from '../reference/geometry';
-import type { ResolvedSpec } from '../spec/types';
+import type { ResolvedSpec } from '../experiment/types';
 import type { StaticAnalysis } from './protocol';
 
 /** Largest n*c for which the full NTK is read back and decomposed (f64, in the worker). */

@@ -4,12 +4,12 @@
  * WebGPU. Both present the same `LabBackend` to the worker host.
  */
 import { GpuContext } from '../gpu/context';
-import { analyze } from '../engine/analyze';
-import { createSession } from '../dynamics/session';
-import { createCpuSession } from '../dynamics/cpu-session';
+import { analyze } from '../api/analyze';
+import { createSession } from '../api/session/session';
+import { createCpuSession } from '../api/session/cpu-session';
 import { computeReferenceResults } from '../reference/results';
-import { planOf } from '../spec/validate';
-import type { ResolvedSpec } from '../spec/types';
+import { planOf } from '../model/layout';
+import type { ResolvedSpec } from '../experiment/types';
 import { analysisKeys, toStaticAnalysis } from './analysis';
 import type { LabBackend } from './worker-host';
 

@@ -1,6 +1,6 @@
 /** Uploaded CSV data -> the experiment spec that trains on it (pure; the panel handles the file). */
 import { parseCsv } from '../data/csv';
-import type { ExperimentSpec } from '../spec/types';
+import type { ExperimentSpec } from '../experiment/types';
 import { conform, type LabDoc } from './doc';
 
 /** The spec for uploaded CSV data: explicit arrays, a loss for the task, a model that fits. */

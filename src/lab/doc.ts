@@ -7,10 +7,11 @@
  * an edit): the spec goes through the engine's `validateSpec` (image data through a
  * placeholder of the right shape, see src/data/images.ts) and the lab's interactive limits.
  */
-import { validateSpec, SpecError } from '../spec/validate';
+import { validateSpec } from '../api/validate';
+import { SpecError } from '../experiment/errors';
 import { DATASETS } from '../data/datasets';
 import { IMAGE_SETS, checkImageData, isImageData, placeholderImageSpec } from '../data/images';
-import type { Activation, ExperimentSpec, LayerSpec, LossKind, ResolvedSpec } from '../spec/types';
+import type { Activation, ExperimentSpec, LayerSpec, LossKind, ResolvedSpec } from '../experiment/types';
 import type { LabSessionOptions } from './protocol';
 
 export type AlignmentDef = 'ntk_centered' | 'ntk_uncentered' | 'centered' | 'uncentered';

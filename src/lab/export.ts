@@ -3,8 +3,8 @@
  * series and each session's static facts), the series as CSV, and browser downloads.
  * `runExport` / `parseImport` are pure; the download helpers touch the DOM.
  */
-import type { SessionInfo } from '../engine/session-types';
-import { parseSpecText } from '../spec/validate';
+import type { SessionInfo } from '../api/session-types';
+import { parseSpecText } from '../api/validate';
 import { checkDoc, type LabDoc } from './doc';
 import type { RunState } from './store';
 import { COLUMNS, seriesToCsv } from './series';

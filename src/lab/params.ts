@@ -4,7 +4,7 @@
  * the document. The panels render this table; nothing else edits the spec, so the spec (and
  * with it the URL) is always the single source of truth.
  */
-import { ACTIVATIONS, type Activation, type ExperimentSpec, type LossKind } from '../spec/types';
+import { ACTIVATIONS, type Activation, type ExperimentSpec, type LossKind } from '../experiment/types';
 import { DATASETS } from '../data/datasets';
 import { IMAGE_SETS } from '../data/images';
 import {

@@ -3,8 +3,8 @@
  * worker (GpuContext + sessions). Plain data only: specs travel as JSON values (the worker
  * validates them again), results as the session contract's plain objects.
  */
-import type { CurvatureReport, MetricEvent, SessionInfo, SessionOptions } from '../engine/session-types';
-import type { ExperimentSpec } from '../spec/types';
+import type { CurvatureReport, MetricEvent, SessionInfo, SessionOptions } from '../api/session-types';
+import type { ExperimentSpec } from '../experiment/types';
 
 /** Session options plus the number of training examples the kernel probes use. */
 export type LabSessionOptions = SessionOptions & { probeExamples?: number };

@@ -4,7 +4,7 @@
  * heavy snapshots kept only as "latest" (decision grids, spectra). Pure data; appending returns
  * a new Series object (the column arrays are shared and grown in place, so appending is O(k)).
  */
-import type { MetricEvent, ModelMetrics } from '../engine/session-types';
+import type { MetricEvent, ModelMetrics } from '../api/session-types';
 import type { AlignmentDef } from './doc';
 import { ALIGNMENT_DEFS } from './doc';
 

@@ -5,8 +5,8 @@
  * Side effects (posting to the worker) go through the `send` function given at creation.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { CurvatureReport, SessionInfo } from '../engine/session-types';
-import type { ExperimentSpec } from '../spec/types';
+import type { CurvatureReport, SessionInfo } from '../api/session-types';
+import type { ExperimentSpec } from '../experiment/types';
 import { DEFAULT_DOC, checkDoc, errorMessage, expandRuns, sessionOptionsFor, validateLabSpec, type LabDoc } from './doc';
 import type { BackendKind, FromWorker, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { appendEvents, emptySeries, type Series } from './series';

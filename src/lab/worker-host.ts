@@ -10,13 +10,13 @@
  * On device loss the host opens a new backend and replays every run to its last step (the runs
  * are deterministic for a given spec), then carries on.
  */
-import { DivergenceError, type Session } from '../engine/session-types';
-import type { ExperimentSpec, ResolvedSpec } from '../spec/types';
-import { validateSpec } from '../spec/validate';
+import { DivergenceError, type Session } from '../api/session-types';
+import type { ExperimentSpec, ResolvedSpec } from '../experiment/types';
+import { validateSpec } from '../api/validate';
 import { isImageData, resolveImageSpec, checkImageData, type ImageSet } from '../data/images';
 import { checkLabLimits, errorMessage } from './doc';
 import type { BackendKind, ErrorKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
-import { SpecError } from '../nn/layout';
+import { SpecError } from '../experiment/errors';
 
 /** What the host needs from an engine. */
 export interface LabBackend {

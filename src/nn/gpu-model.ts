@@ -15,7 +15,7 @@ import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
 import { activationAugment, activationForward, activationGradMul } from '../ops/elementwise';
 import { avgPoolBackward, avgPoolForward, col2im, denseAugment, im2col, swapAxes } from '../ops/patches';
-import { numel, type ConvPlan, type LayerPlan, type ModelPlan, type ParamLayerPlan } from './layout';
+import { numel, type ConvPlan, type LayerPlan, type ModelPlan, type ParamLayerPlan } from '../model/layout';
 
 export interface ForwardState {
   n: number;

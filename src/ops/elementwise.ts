@@ -1,7 +1,7 @@
 /** Wrappers of shaders/elementwise.wgsl. */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { Activation } from '../spec/types';
+import type { Activation } from '../experiment/types';
 import { need, run1d } from './dispatch';
 
 export const ACT_CODE: Record<Activation, number> = { linear: 0, tanh: 1, relu: 2, sigmoid: 3 };

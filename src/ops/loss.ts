@@ -1,7 +1,7 @@
 /** Wrappers of shaders/loss.wgsl. */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { LossKind } from '../spec/types';
+import type { LossKind } from '../experiment/types';
 import { need, run1d } from './dispatch';
 
 /**

@@ -1,7 +1,7 @@
 /** Wrappers of shaders/patches.wgsl (augmented inputs, im2col, col2im) and shaders/pool.wgsl. */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { ConvPlan, DensePlan } from '../nn/layout';
+import type { ConvPlan, DensePlan } from '../model/layout';
 import { need, run1d } from './dispatch';
 
 function convUniforms(total: number, l: ConvPlan, dstOffset = 0): ArrayBuffer {

@@ -11,8 +11,8 @@
  * a weighted centering that never subtracts two large Gram terms (so F stays PSD to
  * round-off), and the README shows that no result depends on the choice of L_i.
  */
-import type { ModelPlan, ParamLayerPlan } from '../nn/layout';
-import type { LossKind } from '../spec/types';
+import type { ModelPlan, ParamLayerPlan } from '../model/layout';
+import type { LossKind } from '../experiment/types';
 import {
   dot,
   eighSym,
@@ -24,7 +24,7 @@ import {
   kron,
   kronCongruence,
   transpose,
-} from './linalg';
+} from '../math/linalg';
 import { softmaxRows, augWidth, layerGradients, type Forward } from './model';
 
 /**

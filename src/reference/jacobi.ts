@@ -9,9 +9,9 @@
  * kind of matrix needs. With `f32: true` every arithmetic result is rounded with Math.fround,
  * which emulates the WGSL kernel's float32 arithmetic (up to the last bit of sqrt and
  * division), so sweep counts and round-off can be studied here. The oracle for accuracy stays
- * `eighSym` (src/reference/linalg.ts).
+ * `eighSym` (src/math/linalg.ts).
  */
-import type { SymEig } from './linalg';
+import type { SymEig } from '../math/linalg';
 
 /** Unit roundoff of float32. */
 export const U32 = 2 ** -24;

@@ -1,7 +1,7 @@
 /**
  * Float64 forward pass, batched backward pass, per-example Jacobian, JVP and VJP of the
  * models of the fixture README ("Layer semantics"), in the parameter layout of
- * `nn/layout.ts` (README section 1).
+ * `model/layout.ts` (README section 1).
  *
  * Every parametrized layer is handled in one form: the augmented input patches
  * `Ã` (n*T x m, row `i*T + t`, `m = fanIn + 1`, entries `[wMul * a_patch ; bMul]`) and
@@ -12,8 +12,8 @@
  * Pre-activations are stored as `s[i*(out*T) + o*T + t]`, i.e. (channel, y, x) C-order,
  * the same order as `flatten` and as `relu_sign_similarity` (README section 11).
  */
-import type { ModelPlan, ParamLayerPlan, ConvPlan } from '../nn/layout';
-import type { Activation, LossKind } from '../spec/types';
+import type { ModelPlan, ParamLayerPlan, ConvPlan } from '../model/layout';
+import type { Activation, LossKind } from '../experiment/types';
 
 /** What a forward pass keeps for backprop, Jacobians, KFAC and the JVP. */
 export interface Forward {

@@ -4,9 +4,9 @@
  * what the tests compare against the fixtures, what GPU results are compared against, and
  * the CPU fallback of the lab.
  */
-import { planModel, type ModelPlan } from '../nn/layout';
-import { RESULT_KEYS, type ResultKey } from '../spec/validate';
-import type { ResolvedSpec } from '../spec/types';
+import { planModel, type ModelPlan } from '../model/layout';
+import { RESULT_KEYS, type ResultKey } from '../experiment/keys';
+import type { ResolvedSpec } from '../experiment/types';
 import { forward, gradientsFromSignals, jacobianSignals, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from './model';
 import {
   alignments,
@@ -22,7 +22,7 @@ import {
   whitenRows,
 } from './geometry';
 import { trainResults, type TrainProblem } from './train';
-import { list, nest } from './nested';
+import { list, nest } from '../util/nested';
 
 /**
  * The keys that apply to a spec by default: everything, except `outputs_test` / `loss_test`

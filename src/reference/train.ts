@@ -11,12 +11,12 @@
  * does it: a JVP through the network frozen at theta0 for the outputs and a VJP at theta0
  * for the gradient; J0 is never formed on this path.
  */
-import type { ModelPlan } from '../nn/layout';
-import type { LossKind, ResolvedTrain } from '../spec/types';
-import { eighSym, matmul, matmulNT } from './linalg';
+import type { ModelPlan } from '../model/layout';
+import type { LossKind, ResolvedTrain } from '../experiment/types';
+import { eighSym, matmul, matmulNT } from '../math/linalg';
 import { forward, jacobian, jacobianSignals, jvp, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from './model';
 import { alignments, centerNtk, kernelSimilarity, ntkFromSignals } from './geometry';
-import { nest, list } from './nested';
+import { nest, list } from '../util/nested';
 
 /** Everything training needs, independent of the spec format. */
 export interface TrainProblem {

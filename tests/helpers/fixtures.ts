@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { planModel, numel } from '../../src/nn/layout';
-import type { ResolvedSpec } from '../../src/spec/types';
+import { planModel, numel } from '../../src/model/layout';
+import type { ResolvedSpec } from '../../src/experiment/types';
 
 export interface Fixture {
   file: string;

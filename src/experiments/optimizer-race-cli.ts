@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GpuContext } from '../gpu/context';
 import { createNodeGpu } from '../gpu/node';
-import { formatRace, resolveRaceSpec, runRace, type RaceFile } from './race';
+import { formatRace, resolveRaceSpec, runRace, type RaceFile } from './optimizer-race';
 
 export async function main(argv: string[]): Promise<number> {
   const args = argv.slice();

@@ -11,7 +11,7 @@
  */
 import { Rng } from '../util/rng';
 import type { ModelPlan } from './layout';
-import type { Parameterization } from '../spec/types';
+import type { Parameterization } from '../experiment/types';
 
 export interface InitOptions {
   seed: number;

@@ -4,9 +4,9 @@
  * applies to the spec (test keys need test data, `train` needs a train section, ...).
  */
 import type { GpuContext } from '../gpu/context';
-import type { ResolvedSpec } from '../spec/types';
+import type { ResolvedSpec } from '../experiment/types';
 import { analyze, applicableKeys } from './analyze';
-import { trainTrajectory } from '../dynamics/trajectory';
+import { trainTrajectory } from './trajectory';
 
 export interface RunOptions {
   onNote?: (note: string) => void;

@@ -6,7 +6,8 @@
  * Conv weights are flattened in `(cin, kh, kw)` C-order, so `W_flat[o]` lines up with an
  * unfold patch. Every kernel wrapper, the f64 reference and the runner use this plan.
  */
-import type { Activation, ActShape, LayerSpec, Parameterization, ResolvedModel } from '../spec/types';
+import { SpecError } from '../experiment/errors';
+import type { Activation, ActShape, LayerSpec, Parameterization, ResolvedModel } from '../experiment/types';
 
 export interface DensePlan {
   kind: 'dense';
@@ -73,20 +74,14 @@ export interface ModelPlan {
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-/** Thrown for a model that cannot be built; `field` names the offending spec field. */
-export class SpecError extends Error {
-  constructor(
-    readonly field: string,
-    readonly expected: string,
-    readonly found: string,
-  ) {
-    super(`${field}: expected ${expected}, found ${found}`);
-    this.name = 'SpecError';
-  }
-}
 
 function multipliers(p: Parameterization, fanIn: number, sigmaW: number, sigmaB: number) {
   return p === 'ntk' ? { wMul: sigmaW / Math.sqrt(fanIn), bMul: sigmaB } : { wMul: 1, bMul: 1 };
+}
+
+/** Plan of a resolved spec (cheap; recomputed rather than stored so ResolvedSpec stays plain data). */
+export function planOf(spec: { model: ResolvedModel }): ModelPlan {
+  return planModel(spec.model);
 }
 
 /** Resolve shapes and parameter offsets for a validated model. */

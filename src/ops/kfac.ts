@@ -1,7 +1,7 @@
 /** Typed wrappers of shaders/kfac.wgsl (elementwise and small-reduction steps of KFAC / EKFAC). */
 import { Uniforms, type GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import { need, run1d } from '../ops/dispatch';
+import { need, run1d } from './dispatch';
 
 interface K {
   n?: number;

@@ -3,8 +3,10 @@
  * Every error names the field, what was expected and what was found; nothing here
  * evaluates input as code.
  */
-import { planModel, numel, SpecError, type ModelPlan } from '../nn/layout';
-import { initParams } from '../nn/init';
+import { planModel, numel, type ModelPlan } from '../model/layout';
+import { SpecError } from '../experiment/errors';
+import { RESULT_KEYS } from '../experiment/keys';
+import { initParams } from '../model/init';
 import { generateDataset } from '../data/datasets';
 import { isImageDataset, resolveImageSpec, IMAGE_SETS, type ImageSet } from '../data/images';
 import {
@@ -18,33 +20,9 @@ import {
   type ResolvedTrain,
   type Parameterization,
   type Activation,
-} from './types';
+} from '../experiment/types';
 
-export { SpecError };
 
-/** Result keys the runner knows (top level of the result JSON). */
-export const RESULT_KEYS = [
-  'theta',
-  'outputs',
-  'outputs_test',
-  'loss',
-  'loss_test',
-  'per_example_loss',
-  'loss_grad',
-  'jacobian',
-  'ntk',
-  'ntk_trace',
-  'ntk_trace_per_layer',
-  'alignment',
-  'ntk_spectrum',
-  'ntk_trace_spectrum',
-  'fisher',
-  'fisher_trace',
-  'fisher_frobenius',
-  'kfac',
-  'train',
-] as const;
-export type ResultKey = (typeof RESULT_KEYS)[number];
 
 /** Largest sizes accepted at all, so a hostile spec cannot ask for absurd allocations. */
 export const HARD_LIMITS = {
@@ -419,9 +397,4 @@ export function validateSpec(raw: unknown, opts: ValidateOptions = {}): Resolved
 
   const name = typeof spec.name === 'string' ? spec.name : 'experiment';
   return { name, model, theta, loss, data, train, compute, options };
-}
-
-/** Plan of a resolved spec (cheap; recomputed rather than stored so ResolvedSpec stays plain data). */
-export function planOf(spec: ResolvedSpec): ModelPlan {
-  return planModel(spec.model);
 }

@@ -3,7 +3,7 @@
  * the loss trajectory of each model, and Lazy vs Hasty's comparison of per-group losses at
  * matched mean training loss.
  */
-import type { MetricEvent, SessionInfo } from '../engine/session-types';
+import type { MetricEvent, SessionInfo } from '../api/session-types';
 
 const f = (x: number | null | undefined, d = 4) => (x === null || x === undefined ? '—' : Number.isFinite(x) ? x.toFixed(d) : String(x));
 

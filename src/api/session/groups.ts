@@ -16,8 +16,8 @@
  * is a third notion; it is only known after training, so it is reported per example by
  * `learningTimes`, not used as a live group.
  */
-import { DATASETS } from '../data/datasets';
-import type { ResolvedSpec } from '../spec/types';
+import { DATASETS } from '../../data/datasets';
+import type { ResolvedSpec } from '../../experiment/types';
 
 export interface DifficultyGroups {
   names: string[];

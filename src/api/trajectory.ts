@@ -3,15 +3,15 @@
  * trajectories recorded at `train.checkpoints`, and for mse the closed-form lazy prediction.
  */
 import type { GpuContext } from '../gpu/context';
-import { planOf } from '../spec/validate';
-import type { ResolvedSpec } from '../spec/types';
+import { planOf } from '../model/layout';
+import type { ResolvedSpec } from '../experiment/types';
 import { norm } from '../ops/reduce';
-import { nest } from '../reference/nested';
-import { DivergenceError } from '../engine/session-types';
-import { Trainer, type ModelKind } from './trainer';
-import { KernelProbe, type ProbeResult } from './probes';
-import { ClosedForm } from './closed-form';
-import { stableLearningRate } from './stability';
+import { nest } from '../util/nested';
+import { DivergenceError } from './session-types';
+import { Trainer, type ModelKind } from '../dynamics/trainer';
+import { KernelProbe, type ProbeResult } from '../dynamics/probes';
+import { ClosedForm } from '../dynamics/closed-form';
+import { stableLearningRate } from '../dynamics/stability';
 
 type Series = Record<string, unknown[]>;
 

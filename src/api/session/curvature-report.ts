@@ -3,12 +3,12 @@
  * for the lab's curvature panel. Computed on at most `CURVATURE_EXAMPLES` training examples with
  * the float64 reference (src/reference), which is exact and fast at this size.
  */
-import { computeReferenceResults } from '../reference/results';
-import { eigvalsSym } from '../reference/linalg';
-import { planOf } from '../spec/validate';
-import type { ResolvedSpec } from '../spec/types';
-import type { CurvatureReport } from '../engine/session-types';
-import type { DynamicsBackend } from './backend';
+import { computeReferenceResults } from '../../reference/results';
+import { eigvalsSym } from '../../math/linalg';
+import { planOf } from '../../model/layout';
+import type { ResolvedSpec } from '../../experiment/types';
+import type { CurvatureReport } from '../session-types';
+import type { DynamicsBackend } from '../../dynamics/backend';
 
 export const CURVATURE_EXAMPLES = 64;
 /** Largest layer block whose exact spectrum is reported (a dense f64 eigendecomposition). */

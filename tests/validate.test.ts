@@ -2,8 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseSpecText, validateSpec, SpecError } from '../src/spec/validate';
-import { planOf } from '../src/spec/validate';
+import { parseSpecText, validateSpec } from '../src/api/validate';
+import { SpecError } from '../src/experiment/errors';
+import { planOf } from '../src/model/layout';
 
 const tiny = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/mlp_tiny_tanh_mse.json'), 'utf8')).spec;
 const cnn = JSON.parse(readFileSync(resolve(__dirname, 'fixtures/cnn_8x8_relu_ce.json'), 'utf8')).spec;

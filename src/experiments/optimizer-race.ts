@@ -19,14 +19,15 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
-import type { ModelPlan } from '../nn/layout';
-import { validateSpec, planOf } from '../spec/validate';
-import type { ExperimentSpec, OptimizerKind, ResolvedSpec } from '../spec/types';
+import type { ModelPlan } from '../model/layout';
+import { validateSpec } from '../api/validate';
+import { planOf } from '../model/layout';
+import type { ExperimentSpec, OptimizerKind, ResolvedSpec } from '../experiment/types';
 import { Trainer } from '../dynamics/trainer';
-import { accuracy } from '../dynamics/session';
+import { accuracy } from '../api/session/session';
 import { decodeImageSet, isImageData, resolveImageSpec } from '../data/images';
-import type { NaturalGradient } from './optimizer';
-import type { EigenSolver } from './eigen';
+import type { NaturalGradient } from '../curvature/optimizer';
+import type { EigenSolver } from '../curvature/eigen';
 
 export interface Contestant {
   label?: string;

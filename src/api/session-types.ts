@@ -4,6 +4,10 @@
  * event can be posted to a worker, serialized to JSON (Float32Arrays become arrays) and plotted.
  */
 
+import type { AlignmentMetrics } from '../geometry/alignment';
+
+export type { AlignmentMetrics };
+
 /** Loss / accuracy of one model (actual, linearized or closed form) at one step. */
 export interface ModelMetrics {
   /** Mean training loss L(h) (not divided by alpha^2). */
@@ -16,17 +20,6 @@ export interface ModelMetrics {
   paramDistance: number | null;
   /** Mean training loss of each difficulty group (same order as `SessionInfo.groups`). */
   groupLoss: number[] | null;
-}
-
-export interface AlignmentMetrics {
-  uncentered: number;
-  centered: number;
-  ntk_uncentered: number;
-  ntk_centered: number;
-  per_layer_uncentered: number[];
-  per_layer_centered: number[];
-  per_layer_ntk_uncentered: number[];
-  per_layer_ntk_centered: number[];
 }
 
 export interface SpectrumMetrics {
@@ -136,26 +129,12 @@ export interface SessionOptions {
   probeExamples?: number;
 }
 
-/** Raised when training diverges; names the step and suggests the stability bound. */
-export class DivergenceError extends Error {
-  constructor(
-    readonly step: number,
-    readonly model: 'actual' | 'linearized',
-    readonly stableLr: number,
-    lr: number,
-  ) {
-    super(
-      `learning rate ${lr} diverged at step ${step}: the ${model} model's loss or parameters became non-finite; ` +
-        `try a learning rate below ${stableLr.toPrecision(3)} (the NTK's stability bound 2n/lambda_max)`,
-    );
-    this.name = 'DivergenceError';
-  }
-}
+export { DivergenceError } from '../experiment/errors';
 
 /**
  * A training session: the actual model and its linearization trained side by side from the
  * same theta_0 on the same batches (src/dynamics). Deterministic for a given spec (seeded).
- * Created with `createSession(ctx, spec, options)` from src/dynamics/session.ts.
+ * Created with `createSession(ctx, spec, options)` from src/api/session/session.ts.
  */
 export interface Session {
   readonly info: SessionInfo;

@@ -9,20 +9,22 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
+import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
 import { GpuModel, type ForwardState, type Signals } from '../nn/gpu-model';
-import type { ModelPlan } from '../nn/layout';
+import type { ModelPlan } from '../model/layout';
 import { crossEntropyMetricSeeds, identitySeeds, lossAndGrad } from '../ops/loss';
 import { matmul } from '../ops/matmul';
 import { traceOutputs } from '../ops/ntk';
 import { sumOfSquares, trace } from '../ops/reduce';
 import { fullJacobian, tangentKernels, type KernelOptions } from '../geometry/kernels';
 import { kernelAlignments, releaseTargets, uploadTargets } from '../geometry/alignment';
-import { spectrumStats } from '../geometry/spectrum';
-import { eigvalsSym } from '../reference/linalg';
-import { nest } from '../reference/nested';
-import { planOf, RESULT_KEYS } from '../spec/validate';
+import { spectrumStats } from '../math/spectrum';
+import { eigvalsSym } from '../math/linalg';
+import { nest } from '../util/nested';
+import { RESULT_KEYS } from '../experiment/keys';
+import { planOf } from '../model/layout';
 import { kfacKey } from '../curvature/results';
-import type { ResolvedSpec } from '../spec/types';
+import type { ResolvedSpec } from '../experiment/types';
 
 export interface AnalyzeOptions extends KernelOptions {
   /** Keys to compute; default: all that apply (see `defaultKeys`). */
@@ -34,30 +36,6 @@ export interface AnalyzeOptions extends KernelOptions {
 /** Keys computed at theta0 by this module. */
 export const STATIC_KEYS = RESULT_KEYS.filter((k) => k !== 'train');
 
-/** Inputs and targets of one data split, on the GPU. */
-export interface DeviceSplit {
-  n: number;
-  x: Tensor;
-  /** mse: n x c targets; cross_entropy: n labels (as f32). */
-  targets: Tensor;
-}
-
-export function uploadSplit(ctx: GpuContext, spec: ResolvedSpec, plan: ModelPlan, which: 'train' | 'test'): DeviceSplit | null {
-  const d = spec.data;
-  const n = which === 'train' ? d.n : d.nTest;
-  if (n === 0) return null;
-  const x = ctx.upload(which === 'train' ? d.x : d.xTest, [n, plan.inputSize], `x ${which}`);
-  const targets =
-    spec.loss === 'mse'
-      ? ctx.upload(which === 'train' ? d.y : d.yTest, [n, plan.c], `y ${which}`)
-      : ctx.upload(Float32Array.from((which === 'train' ? d.labels : d.labelsTest)!), [n], `labels ${which}`);
-  return { n, x, targets };
-}
-
-export function releaseSplit(s: DeviceSplit | null): void {
-  s?.x.destroy();
-  s?.targets.destroy();
-}
 
 /** Outputs, per-example losses and scaled output gradient of one split. */
 export async function evaluate(

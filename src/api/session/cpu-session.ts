@@ -2,9 +2,9 @@
  * A training session on the float64 CPU reference: the lab's fallback in browsers without WebGPU
  * (small models only, see CPU_MAX_WORK). Same events and semantics as `createSession`.
  */
-import type { ResolvedSpec } from '../spec/types';
-import type { Session, SessionOptions } from '../engine/session-types';
-import { CpuBackend } from './cpu-backend';
+import type { ResolvedSpec } from '../../experiment/types';
+import type { Session, SessionOptions } from '../session-types';
+import { CpuBackend } from '../../dynamics/cpu-backend';
 import { SessionImpl, resolveSessionOptions } from './session';
 
 export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {

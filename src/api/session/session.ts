@@ -1,6 +1,6 @@
 /**
  * A training session: actual and linearized models trained side by side, emitting metric events
- * (src/engine/session-types.ts). The orchestration here is engine-agnostic: it runs on the WebGPU
+ * (src/api/session-types.ts). The orchestration here is engine-agnostic: it runs on the WebGPU
  * backend (`createSession`) or on the float64 CPU reference (`createCpuSession` in
  * cpu-session.ts) for browsers without WebGPU.
  *
@@ -11,11 +11,11 @@
  * training loss first reaches a milestone (0.7, 0.55, 0.4 of the initial loss, which for the
  * logistic loss at 0.69 are the paper's 0.5 / 0.4 / 0.3), and the map is emitted once both have.
  */
-import type { GpuContext } from '../gpu/context';
-import { planOf } from '../spec/validate';
-import type { ResolvedSpec } from '../spec/types';
-import { DATASETS } from '../data/datasets';
-import { spectrumStats } from '../geometry/spectrum';
+import type { GpuContext } from '../../gpu/context';
+import { planOf } from '../../model/layout';
+import type { ResolvedSpec } from '../../experiment/types';
+import { DATASETS } from '../../data/datasets';
+import { spectrumStats } from '../../math/spectrum';
 import {
   DivergenceError,
   type CurvatureReport,
@@ -25,9 +25,9 @@ import {
   type Session,
   type SessionInfo,
   type SessionOptions,
-} from '../engine/session-types';
-import type { DynamicsBackend, Evaluation, ModelKind } from './backend';
-import { GpuBackend } from './gpu-backend';
+} from '../session-types';
+import type { DynamicsBackend, Evaluation, ModelKind } from '../../dynamics/backend';
+import { GpuBackend } from '../../dynamics/gpu-backend';
 import { classLabels, difficultyGroups, groupMeans, targetClasses, type DifficultyGroups } from './groups';
 import { curvatureReport } from './curvature-report';
 
