@@ -1,5 +1,5 @@
 /**
- * The layering of src/ (README "Architecture"), enforced by `npm test` (scripts/check-layers.mjs).
+ * The layering of src/ (README "Architecture"), enforced by `npm test` (`npm run layers`).
  *
  * Folders form a strict order: a module may import from its own folder and from folders below
  * it, never from one above (type-only imports included), so there is no cycle between folders.

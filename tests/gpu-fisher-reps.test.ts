@@ -15,7 +15,8 @@ import type { ResolvedSpec } from '../src/experiment/types';
 import type { GpuContext } from '../src/gpu/context';
 import type { ModelPlan } from '../src/model/layout';
 import { forward, gradientsFromSignals, jacobianSignals } from '../src/reference/model';
-import { fisherFromWhitened, kfacLayer, metricFactors, whitenRows } from '../src/reference/geometry';
+import { fisherFromWhitened, kfacLayer } from '../src/reference/geometry';
+import { metricFactors, whitenRows } from '../src/math/training';
 import { choleskySolve, eighSym, eigvalsSym, kron } from '../src/math/linalg';
 import {
   buildFisher,

@@ -14,6 +14,7 @@ import { validateSpec } from '../src/api/validate';
 import { planOf } from '../src/model/layout';
 import { compareResults } from '../src/cli/compare';
 import { computeReferenceResults } from '../src/reference/results';
+import { toFixtureJson, type KfacLayerResult } from '../src/experiment/result';
 import type { ResolvedSpec } from '../src/experiment/types';
 import type { GpuContext } from '../src/gpu/context';
 import { LimitError } from '../src/gpu/context';
@@ -58,7 +59,7 @@ function worst(checks: { path: string; error: number; tolerance: number }[]): Re
   return Object.fromEntries(Object.entries(w).map(([k, v]) => [k, `${v.e.toExponential(1)} (tol ${v.t.toExponential(0)})`]));
 }
 
-const frobPairs = (kfac: Record<string, unknown>[]) => kfac.map((l) => [l.frob_err_ekfac as number, l.frob_err_kfac as number, l.frob_exact as number]);
+const frobPairs = (kfac: readonly KfacLayerResult[]) => kfac.map((l) => [l.frob_err_ekfac, l.frob_err_kfac, l.frob_exact]);
 
 describe('kfac key on every fixture, within the README tolerances', () => {
   const publicDir = fixtureDirs()[0];
@@ -90,7 +91,7 @@ describe('the EKFAC paper claim on the fixtures themselves', () => {
     for (const file of fixtureFiles()) {
       const fx = loadFixture(file);
       // An exactly Kronecker layer (last linear layer under mse) has kfac error 0 and ekfac error ~1e-15.
-      for (const [e, k, f] of frobPairs(fx.expected.kfac as Record<string, unknown>[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
+      for (const [e, k, f] of frobPairs(fx.expected.kfac as KfacLayerResult[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
     }
   });
 });
@@ -121,12 +122,12 @@ describe('random models against the f64 reference', () => {
       const ctx = await gpuContext();
       const live = ctx.liveTensors;
       const spec = randomSpec(o);
-      const ref = computeReferenceResults(spec, new Set(['kfac']));
+      const ref = toFixtureJson(computeReferenceResults(spec, ['kfac']));
       const kfac = await gpuKfac(ctx, spec);
       const cmp = compareResults({ kfac }, ref, { f64Norms: true });
       if (process.env.TANGENT_VERBOSE) console.log(name, worst(cmp.checks));
       expect(cmp.failures).toEqual([]);
-      for (const [e, k, f] of frobPairs(ref.kfac as Record<string, unknown>[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
+      for (const [e, k, f] of frobPairs(ref.kfac as KfacLayerResult[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
       for (const [e, k, f] of frobPairs(kfac)) expect(e).toBeLessThanOrEqual(k + 1e-5 * f);
       expect(ctx.liveTensors).toBe(live);
     });
@@ -154,15 +155,15 @@ describe('Frobenius errors of large layers (above explicitMaxParams)', () => {
     ];
     for (const o of models) {
       const spec = randomSpec(o);
-      const ref = computeReferenceResults(spec, new Set(['kfac'])).kfac as Record<string, number>[];
+      const ref = toFixtureJson(computeReferenceResults(spec, ['kfac'])).kfac as Record<string, number>[];
       const eigenbasis = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0 });
       const gram = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0, eigenbasisMaxBytes: 0 });
       ref.forEach((l, i) => {
         const f = l.frob_exact;
         for (const key of ['frob_exact', 'frob_err_kfac', 'frob_err_ekfac']) {
-          expect(Math.abs((eigenbasis[i][key] as number) - l[key]) / f, `eigenbasis ${key}`).toBeLessThan(1e-5);
+          expect(Math.abs((eigenbasis[i] as unknown as Record<string, number>)[key] - l[key]) / f, `eigenbasis ${key}`).toBeLessThan(1e-5);
           // sqrt(eps32) of ||F|| absolute: the price of the cancellation in the identities.
-          expect(Math.abs((gram[i][key] as number) - l[key]) / f, `gram ${key}`).toBeLessThan(key === 'frob_exact' ? 1e-5 : 2e-3);
+          expect(Math.abs((gram[i] as unknown as Record<string, number>)[key] - l[key]) / f, `gram ${key}`).toBeLessThan(key === 'frob_exact' ? 1e-5 : 2e-3);
         }
         expect(eigenbasis[i].frob_err_ekfac as number).toBeLessThanOrEqual(eigenbasis[i].frob_err_kfac as number);
         expect('exact_block' in eigenbasis[i]).toBe(false);
@@ -177,7 +178,7 @@ describe('chunked routines', () => {
     const ctx = await gpuContext();
     const live = ctx.liveTensors;
     const spec = randomSpec(RANDOM_MODELS[0][1]); // strided conv, n = 5, c = 3
-    const ref = computeReferenceResults(spec, new Set(['kfac']));
+    const ref = toFixtureJson(computeReferenceResults(spec, ['kfac']));
     const saved = curvatureBudget.chunkBytes;
     curvatureBudget.chunkBytes = 4 * 3 * 200; // two rows of at most 200 floats: one example per chunk
     try {

@@ -135,7 +135,7 @@ for (const variant of MATMUL_VARIANTS) {
 
 describe('matmul variant choice', () => {
   it('uses the blocked kernel on CPU adapters and the tiled one on GPUs', () => {
-    const report = (vendor: string, architecture: string, device: string, description: string) => ({ vendor, architecture, device, description, summary: '' });
+    const report = (vendor: string, architecture: string, device: string, description: string) => ({ vendor, architecture, device, description, summary: '', software: false });
     expect(isCpuAdapter(report('mesa', 'software', 'llvmpipe-llvm-15-0-6-256-bits-', 'llvmpipe: Mesa 25.0.7'))).toBe(true);
     expect(isCpuAdapter(report('google', 'swiftshader', '', 'SwiftShader Device (Subzero)'))).toBe(true);
     expect(isCpuAdapter(report('nvidia', 'hopper', '', 'NVIDIA H100'))).toBe(false);

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { planModel } from '../src/model/layout';
 import { Rng } from '../src/util/rng';
-import { backwardSignals, forward, gradientsFromSignals, softmaxRows, unitCotangents } from '../src/reference/model';
+import { backwardSignals, forward, gradientsFromSignals, unitCotangents } from '../src/reference/model';
+import { metricFactors, softmaxRows, whitenKernel, whitenRows } from '../src/math/training';
 import {
   alignments,
   centerNtk,
@@ -17,7 +18,6 @@ import {
   fisherTraceFromWhitened,
   kernelTargetAlignment,
   kfacLayer,
-  metricFactors,
   ntkFromJacobian,
   ntkFromSignals,
   ntkPerLayer,
@@ -25,8 +25,6 @@ import {
   ntkTargetAlignment,
   ntkTrace,
   spectrumSummary,
-  whitenKernel,
-  whitenRows,
 } from '../src/reference/geometry';
 import { frobenius } from '../src/math/linalg';
 import { CONV_STRIDED, MLP_SIGMOID, normErr, randomSpec } from './reference-helpers';

@@ -13,10 +13,9 @@ import {
   forward,
   jacobian,
   jvp,
-  lossGradOutputs,
-  meanLoss,
   vjp,
 } from '../src/reference/model';
+import { lossGradOutputs, meanLoss } from '../src/math/training';
 import { CONV_NO_FLATTEN, CONV_STRIDED, MLP_SIGMOID, normErr, randomSpec } from './reference-helpers';
 
 /** Forward pass of one example straight from the README's formulas (no patches, no batching). */

@@ -7,19 +7,19 @@
 import { describe, expect, it } from 'vitest';
 import { planModel } from '../src/model/layout';
 import type { ResolvedSpec } from '../src/experiment/types';
-import { forward, jacobian, lossGradOutputs, meanLoss } from '../src/reference/model';
+import { forward, jacobian } from '../src/reference/model';
+import { lossGradOutputs, meanLoss, modeResponse, scaledOutputs } from '../src/math/training';
 import { ntkFromJacobian } from '../src/reference/geometry';
 import { eigvalsSym } from '../src/math/linalg';
 import {
   actualGradient,
   checkSupportedTrain,
   gradientDescent,
-  modeResponse,
-  scaleOutputs,
   trainResults,
   type TrainProblem,
 } from '../src/reference/train';
 import { computeReferenceResults } from '../src/reference/results';
+import { resultKeys, toFixtureJson } from '../src/experiment/result';
 import { CONV_STRIDED, MLP_SIGMOID, normErr, randomSpec } from './reference-helpers';
 
 function problem(spec: ResolvedSpec): TrainProblem {
@@ -54,7 +54,7 @@ describe('alpha-scaled objective', () => {
       const f0 = forward(plan, pb.theta0, pb.x, n).output;
       // Evaluate away from theta0 so that h != 0 and the centering matters.
       const theta = Float64Array.from(pb.theta0, (t, p) => t + 0.05 * Math.sin(p));
-      const phi = (th: Float64Array) => meanLoss(loss, scaleOutputs(forward(plan, th, pb.x, n).output, f0, alpha), pb.targets, n, plan.c) / alpha ** 2;
+      const phi = (th: Float64Array) => meanLoss(loss, scaledOutputs(forward(plan, th, pb.x, n).output, f0, alpha), pb.targets, n, plan.c) / alpha ** 2;
       const g = actualGradient(pb, f0, theta);
       const fd = new Float64Array(plan.P);
       const th = Float64Array.from(theta);
@@ -116,7 +116,7 @@ describe('linearized training', () => {
         outsTest.push(Array.from(lin(J0t, pb.nTest * c, th)));
       },
     );
-    const res = trainResults(pb) as { linearized: Traj; actual: Traj };
+    const res = trainResults(pb) as unknown as { linearized: Traj; actual: Traj };
     expect(normErr(flat(res.linearized.outputs), outs.flat())).toBeLessThan(1e-12);
     expect(normErr(flat(res.linearized.outputs_test), outsTest.flat())).toBeLessThan(1e-12);
     expect(flat(res.linearized.outputs).slice(0, n * c).every((v) => v === 0)).toBe(true); // h = 0 at init
@@ -142,7 +142,7 @@ describe('linearized training', () => {
       seed: 43,
       train: { optimizer: 'gd', lr, steps: 30, alpha, checkpoints: [0, 1, 2, 7, 30] },
     });
-    const res = trainResults(problem(spec)) as { linearized: Traj; closed_form: Traj };
+    const res = trainResults(problem(spec)) as unknown as { linearized: Traj; closed_form: Traj };
     expect(normErr(flat(res.closed_form.outputs), flat(res.linearized.outputs))).toBeLessThan(1e-9);
     expect(normErr(flat(res.closed_form.outputs_test), flat(res.linearized.outputs_test))).toBeLessThan(1e-9);
     // t = 0 is exactly h0 = 0 for alpha != 1.
@@ -164,7 +164,7 @@ describe('lazy limit', () => {
   it('the actual - linearized output gap shrinks like 1/alpha (mse)', () => {
     const gap = (alpha: number) => {
       const spec = randomSpec({ ...MLP_SIGMOID, loss: 'mse', n: 6, seed: 17, train: { optimizer: 'gd', lr: 0.5, steps: 20, alpha } });
-      const res = trainResults(problem(spec)) as { actual: Traj; linearized: Traj };
+      const res = trainResults(problem(spec)) as unknown as { actual: Traj; linearized: Traj };
       const a = flat(res.actual.outputs);
       const l = flat(res.linearized.outputs);
       return Math.max(...a.map((v, i) => Math.abs(v - l[i])));
@@ -180,7 +180,7 @@ describe('lazy limit', () => {
 describe('structure of results', () => {
   it('no test data: no outputs_test / loss_test anywhere; no relu key without relu layers', () => {
     const spec = randomSpec({ ...MLP_SIGMOID, loss: 'mse', n: 4, seed: 2, train: { optimizer: 'gd', lr: 0.1, steps: 3 } });
-    const r = computeReferenceResults(spec) as Record<string, unknown> & { train: { actual: Traj; linearized: Traj; closed_form: Traj } };
+    const r = toFixtureJson(computeReferenceResults(spec)) as Record<string, unknown> & { train: { actual: Traj; linearized: Traj; closed_form: Traj } };
     expect(r.outputs_test).toBeUndefined();
     expect(r.loss_test).toBeUndefined();
     expect(r.train.actual.outputs_test).toBeUndefined();
@@ -201,7 +201,7 @@ describe('structure of results', () => {
       train: { optimizer: 'gd', lr: 0.1, steps: 2 },
       options: { fisher_max_params: 100, block_max_params: 60 },
     });
-    const r = computeReferenceResults(spec) as Record<string, unknown> & { train: object; kfac: Record<string, unknown>[] };
+    const r = toFixtureJson(computeReferenceResults(spec)) as Record<string, unknown> & { train: object; kfac: Record<string, unknown>[] };
     expect(Object.keys(r.train)).toEqual(['actual', 'linearized', 'checkpoints']);
     expect(r.fisher).toBeUndefined();
     expect(r.fisher_trace).toBeTypeOf('number');
@@ -212,9 +212,9 @@ describe('structure of results', () => {
 
   it('key selection: explicit keys, spec.compute, and an explicitly requested fisher', () => {
     const spec = randomSpec({ ...MLP_SIGMOID, loss: 'mse', n: 3, seed: 2, options: { fisher_max_params: 10 } });
-    expect(Object.keys(computeReferenceResults(spec, new Set(['loss', 'theta', 'fisher'])))).toEqual(['theta', 'loss', 'fisher']);
-    expect(Object.keys(computeReferenceResults({ ...spec, compute: ['ntk'] }))).toEqual(['ntk']);
-    expect(Object.keys(computeReferenceResults(spec, new Set(['outputs_test', 'train'])))).toEqual([]);
+    expect(resultKeys(computeReferenceResults(spec, ['loss', 'theta', 'fisher']))).toEqual(['theta', 'loss', 'fisher']);
+    expect(resultKeys(computeReferenceResults({ ...spec, compute: ['ntk'] }))).toEqual(['ntk']);
+    expect(resultKeys(computeReferenceResults(spec, ['outputs_test', 'train']))).toEqual([]);
   });
 
   it('unsupported optimizers are rejected, not approximated', () => {

@@ -10,15 +10,16 @@
  * `relu_sign_similarity` is compared with the README's count metric (one flip = 1/(nU)).
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename } from 'node:path';
 import { validateSpec } from '../src/api/validate';
 import { compareResults } from '../src/cli/compare';
 import { planModel, reluLayers } from '../src/model/layout';
 import { computeReferenceResults } from '../src/reference/results';
+import { toFixtureJson } from '../src/experiment/result';
+import { fixtureFiles, loadFixture } from './helpers/fixtures';
 
-const FIXTURES = join(__dirname, 'fixtures');
-const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
+// Every fixture directory, TANGENT_FIXTURES included (tests/helpers/fixtures.ts).
+const files = fixtureFiles();
 
 /** Uniform f64 tolerance on every normalized metric (see the header). */
 const TOL = 2e-9;
@@ -29,13 +30,13 @@ describe('float64 reference vs golden fixtures', () => {
   });
 
   for (const file of files) {
-    it(file, () => {
-      const fixture = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as { spec: unknown; expected: Record<string, unknown> };
+    it(basename(file), () => {
+      const fixture = loadFixture(file);
       const spec = validateSpec(fixture.spec);
       const plan = planModel(spec.model);
       const result = computeReferenceResults(spec);
       // Round-trip through JSON so the comparison sees exactly what a result file would hold.
-      const json = JSON.parse(JSON.stringify(result)) as unknown;
+      const json = JSON.parse(JSON.stringify(toFixtureJson(result))) as unknown;
       const reluUnits = reluLayers(plan).reduce((u, l) => u + l.out * l.positions, 0);
       const cmp = compareResults(json, fixture.expected, { uniform: TOL, reluUnits, n: spec.data.n });
       if (process.env.DEBUG_REF) {

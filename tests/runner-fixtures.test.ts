@@ -9,9 +9,7 @@ import { fixtureFiles, loadFixture, reluUnits } from './helpers/fixtures';
 import { validateSpec } from '../src/api/validate';
 import { runExperiment } from '../src/api/runner';
 import { compareResults } from '../src/cli/compare';
-
-/** Keys whose engine work lands in later issues (curvature: kfac; dynamics: train). */
-const NOT_YET: string[] = [];
+import { toFixtureJson } from '../src/experiment/result';
 
 describe('runner reproduces every fixture within the README tolerances', () => {
   for (const file of fixtureFiles()) {
@@ -19,8 +17,9 @@ describe('runner reproduces every fixture within the README tolerances', () => {
       const ctx = await gpuContext();
       const fx = loadFixture(file);
       const spec = validateSpec(fx.spec);
-      const result = await runExperiment(ctx, spec);
-      const cmp = compareResults(result, fx.expected, { f64Norms: true, n: spec.data.n, reluUnits: reluUnits(spec), skip: NOT_YET });
+      const result = toFixtureJson(await runExperiment(ctx, spec));
+      expect(Object.keys(result)).toEqual(Object.keys(fx.expected));
+      const cmp = compareResults(result, fx.expected, { f64Norms: true, n: spec.data.n, reluUnits: reluUnits(spec) });
       expect(cmp.failures).toEqual([]);
       expect(cmp.checks.length).toBeGreaterThan(20);
       expect(ctx.liveTensors).toBe(0);

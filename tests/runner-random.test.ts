@@ -9,6 +9,7 @@ import { gpuContext } from './helpers/gpu';
 import { reluUnits } from './helpers/fixtures';
 import { validateSpec } from '../src/api/validate';
 import { runExperiment } from '../src/api/runner';
+import { toFixtureJson } from '../src/experiment/result';
 import { computeReferenceResults } from '../src/reference/results';
 import { compareResults } from '../src/cli/compare';
 import { Rng } from '../src/util/rng';
@@ -119,8 +120,8 @@ describe('runner = f64 reference on random specs in the fixture format', () => {
     it(name, async () => {
       const ctx = await gpuContext();
       const s = make();
-      const ref = computeReferenceResults(s);
-      const got = await runExperiment(ctx, s);
+      const ref = toFixtureJson(computeReferenceResults(s));
+      const got = toFixtureJson(await runExperiment(ctx, s));
       const cmp = compareResults(got, ref, { f64Norms: true, n: s.data.n, reluUnits: reluUnits(s) });
       expect(cmp.failures).toEqual([]);
       expect(cmp.checks.length).toBeGreaterThan(30);

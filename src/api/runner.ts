@@ -1,28 +1,24 @@
 /**
- * Spec -> result JSON, the code path shared by the CLI and the fixture tests. Which top-level
- * keys are computed: `spec.compute` when given, else every key the fixture README defines that
- * applies to the spec (test keys need test data, `train` needs a train section, ...).
+ * Spec -> result, the code path shared by the CLI and the fixture tests: the static keys at
+ * theta0 (analyze.ts) and the `train` trajectories (trajectory.ts). Which keys: `spec.compute`
+ * when given, else every key the fixture README defines that applies to the spec
+ * (`requestedKeys` in src/experiment/keys.ts).
  */
 import type { GpuContext } from '../gpu/context';
+import { planOf } from '../model/layout';
+import { requestedKeys } from '../experiment/keys';
+import type { AnalysisResult } from '../experiment/result';
 import type { ResolvedSpec } from '../experiment/types';
-import { analyze, applicableKeys } from './analyze';
+import { analyze } from './analyze';
 import { trainTrajectory } from './trajectory';
 
 export interface RunOptions {
   onNote?: (note: string) => void;
 }
 
-/** The keys a spec asks for (explicit `compute`, or all that apply). */
-export function requestedKeys(spec: ResolvedSpec): string[] {
-  if (spec.compute) return spec.compute;
-  const keys = applicableKeys(spec);
-  if (spec.train) keys.push('train');
-  return keys;
-}
-
-export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
-  const keys = new Set(requestedKeys(spec));
-  const result = await analyze(ctx, spec, { keys, onNote: opts.onNote });
-  if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
+export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<AnalysisResult> {
+  const { keys, explicit } = requestedKeys(spec, planOf(spec).P);
+  const result = await analyze(ctx, spec, { keys: explicit ? keys : undefined, onNote: opts.onNote });
+  if (keys.includes('train')) result.train = await trainTrajectory(ctx, spec);
   return result;
 }

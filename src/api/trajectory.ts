@@ -7,6 +7,7 @@ import { planOf } from '../model/layout';
 import type { ResolvedSpec } from '../experiment/types';
 import { norm } from '../ops/reduce';
 import { nest } from '../util/nested';
+import type { TrainResult, TrajectoryResult } from '../experiment/result';
 import { DivergenceError } from './session-types';
 import { Trainer, type ModelKind } from '../dynamics/trainer';
 import { KernelProbe, type ProbeResult } from '../dynamics/probes';
@@ -49,7 +50,7 @@ function pushProbe(s: Series, p: ProbeResult): void {
 }
 
 /** Train both models through the checkpoints and return the fixture's `train` object. */
-export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Promise<Record<string, unknown>> {
+export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Promise<TrainResult> {
   const plan = planOf(spec);
   const cfg = spec.train;
   if (!cfg) throw new Error('train: the spec has no train section');
@@ -68,7 +69,7 @@ export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Prom
       await trainer.advance(t - trainer.step);
       const bad = await trainer.divergence();
       if (bad) {
-        const bound = await stableLearningRate(ctx, trainer.model, trainer.state0, trainer.theta0, spec);
+        const bound = await stableLearningRate(ctx, trainer.model, trainer.state0, trainer.theta0, spec.loss, trainer.alpha);
         throw new DivergenceError(bad.step, bad.model, bound, cfg.lr);
       }
       for (const kind of ['actual', 'linearized'] as ModelKind[]) {
@@ -101,12 +102,12 @@ export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Prom
         if (hasTest) closedSeries.outputs_test.push(nest(Array.from((await closed.outputsTest(t))!), [spec.data.nTest, c]));
       }
     }
-    const result: Record<string, unknown> = {
-      actual: series.actual,
-      linearized: series.linearized,
+    const result: TrainResult = {
+      actual: series.actual as unknown as TrajectoryResult,
+      linearized: series.linearized as unknown as TrajectoryResult,
       checkpoints: cfg.checkpoints.slice(),
     };
-    if (closed) result.closed_form = closedSeries;
+    if (closed) result.closed_form = closedSeries as unknown as TrainResult['closed_form'];
     return result;
   } finally {
     probe?.dispose();

@@ -12,6 +12,7 @@ import { parseSpecText, validateSpec as validateSpecOnly } from '../api/validate
 import { loadImageSetFromDisk } from '../data/image-files';
 import { compareResults } from './compare';
 import { runExperiment } from '../api/runner';
+import { resultKeys, toFixtureJson } from '../experiment/result';
 import { createSession } from '../api/session/session';
 import { summarizeSession } from './summary';
 import { difficultyGroups } from '../api/session/groups';
@@ -95,10 +96,10 @@ async function cmdRun(args: string[]): Promise<number> {
   try {
     const t0 = Date.now();
     const result = await runExperiment(ctx, spec, { onNote: (m) => process.stderr.write(`note: ${m}\n`) });
-    const text = JSON.stringify(result);
+    const text = JSON.stringify(toFixtureJson(result));
     if (out) writeAtomically(out, text + '\n');
     else process.stdout.write(text + '\n');
-    process.stderr.write(`done in ${((Date.now() - t0) / 1000).toFixed(2)} s: ${Object.keys(result).join(', ')}\n`);
+    process.stderr.write(`done in ${((Date.now() - t0) / 1000).toFixed(2)} s: ${resultKeys(result).join(', ')}\n`);
   } finally {
     ctx.destroy();
   }

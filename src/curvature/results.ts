@@ -36,7 +36,8 @@ import { matmul } from '../ops/matmul';
 import { axpby } from '../ops/elementwise';
 import { dot, sumOfSquares } from '../ops/reduce';
 import { layerKernel, layerJacobian } from '../geometry/kernels';
-import { nest } from '../util/nested';
+import { list, nest } from '../util/nested';
+import type { KfacLayerResult } from '../experiment/result';
 import { kfacBlockDiag, kfacFactors, releaseFactors } from './kfac';
 import { chunkRows, ekfacBlock, ekfacBlockDiag, exactBlock, kroneckerBasisDiag, projectedSlice, releaseSlice, sliceExamples } from './ekfac';
 import { factorEigen, releaseEigen, type EigenSolver, type FactorEigen } from './eigen';
@@ -65,8 +66,6 @@ export const DEFAULT_EXPLICIT_MAX = 2048;
 export const DEFAULT_EIGENBASIS_BYTES = 128 << 20;
 export const DEFAULT_EIGENBASIS_WORK = 1e11;
 const TILE = 2048;
-
-const list = (a: ArrayLike<number>): number[] => Array.from(a, Number);
 
 /** ||X - Y||_F of two N-element tensors (float64 finish). */
 async function normDiff(ctx: GpuContext, X: Tensor, Y: Tensor, N: number): Promise<number> {
@@ -166,7 +165,7 @@ export async function kfacKey(
   state: ForwardState,
   gamma: Signals,
   opts: KfacKeyOptions,
-): Promise<Record<string, unknown>[]> {
+): Promise<KfacLayerResult[]> {
   const n = gamma.n;
   const explicitMax = opts.explicitMaxParams ?? DEFAULT_EXPLICIT_MAX;
   const factors = kfacFactors(ctx, layers, state, gamma);
@@ -185,7 +184,7 @@ export async function kfacKey(
       ]),
       { solver: opts.solver ?? 'cpu' },
     );
-    const entries: Record<string, unknown>[] = [];
+    const entries: KfacLayerResult[] = [];
     for (let li = 0; li < layers.length; li++) {
       const layer = layers[li];
       const { A, G } = factors[li];
@@ -260,7 +259,7 @@ export async function kfacKey(
         frobErrEkfac = Math.sqrt(offDiag2);
         frobErrKfac = Math.sqrt(offDiag2 + d2);
       }
-      const entry: Record<string, unknown> = {
+      const entry: KfacLayerResult = {
         layer_index: layer.layerIndex,
         type: layer.kind,
         param_offset: layer.offset,
@@ -268,11 +267,11 @@ export async function kfacKey(
         out,
         fan_in_plus_1: m,
         spatial_positions: layer.positions,
-        A: nest(list(reads[0]), [m, m]),
-        G: nest(list(reads[1]), [out, out]),
+        A: nest(list(reads[0]), [m, m]) as number[][],
+        G: nest(list(reads[1]), [out, out]) as number[][],
         eig_A: list(eA.values),
         eig_G: list(eG.values),
-        ekfac_s: nest(list(reads[2]), [out, m]),
+        ekfac_s: nest(list(reads[2]), [out, m]) as number[][],
         exact_block_diag: list(reads[3]),
         kfac_block_diag: list(reads[4]),
         ekfac_block_diag: list(reads[5]),
@@ -281,9 +280,9 @@ export async function kfacKey(
         frob_err_ekfac: frobErrEkfac,
       };
       if (withBlocks) {
-        entry.exact_block = nest(list(reads[6]), [size, size]);
-        entry.kfac_block = nest(list(reads[7]), [size, size]);
-        entry.ekfac_block = nest(list(reads[8]), [size, size]);
+        entry.exact_block = nest(list(reads[6]), [size, size]) as number[][];
+        entry.kfac_block = nest(list(reads[7]), [size, size]) as number[][];
+        entry.ekfac_block = nest(list(reads[8]), [size, size]) as number[][];
       }
       entries.push(entry);
       for (const t of owned.splice(0)) t.destroy();

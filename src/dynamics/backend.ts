@@ -24,11 +24,20 @@ export interface ProbeWithSpectrum {
   n: number;
 }
 
+/** One model's evaluations on both splits and its parameter distance ||theta - theta0||_2. */
+export interface ModelSnapshot {
+  train: Evaluation;
+  /** Null without test data. */
+  test: Evaluation | null;
+  paramDistance: number;
+}
+
 /** Per-event quantities of both models, gathered in one go (one GPU sync). */
 export interface BackendSnapshot {
-  /** Keyed `actual:train`, `actual:test`, `linearized:train`, `linearized:test` (as present). */
-  evals: Record<string, Evaluation>;
-  distance: Partial<Record<ModelKind, number>>;
+  actual: ModelSnapshot;
+  /** Null when the session trains no linearized model. */
+  linearized: ModelSnapshot | null;
+  /** The first step at which a model's parameters became non-finite, if any. */
   divergence: { step: number; model: ModelKind } | null;
 }
 

@@ -6,14 +6,24 @@
 import type { ResolvedSpec } from '../experiment/types';
 import { planOf } from '../model/layout';
 import type { ModelPlan } from '../model/layout';
-import { forward, jacobianSignals, jvp, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from '../reference/model';
-import { alignments, centerNtk, kernelSimilarity, metricFactors, ntkFromSignals, whitenKernel } from '../reference/geometry';
-import { eighSym, eigvalsSym } from '../math/linalg';
-import { modeResponse } from '../reference/train';
-import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ProbeWithSpectrum } from './backend';
+import { forward, jacobianSignals, jvp, vjp, type Forward } from '../reference/model';
+import { alignments, centerNtk, kernelSimilarity, ntkFromSignals } from '../reference/geometry';
+import { eigvalsSym } from '../math/linalg';
+import {
+  applyUpdate,
+  initialOutputs,
+  LazyClosedForm,
+  linearizedOutputs,
+  lossGradOutputs,
+  mean,
+  perExampleLosses,
+  scaledOutputs,
+  stableLearningRate,
+  type Targets,
+} from '../math/training';
+import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ModelSnapshot, ProbeWithSpectrum } from './backend';
 import type { ProbeResult } from './probes';
 import { BatchSchedule } from './trainer';
-import { topEigenvalue } from './stability';
 
 /** Largest model the CPU fallback accepts (parameters x training examples), to stay interactive. */
 export const CPU_MAX_WORK = 5_000_000;
@@ -40,7 +50,7 @@ export class CpuBackend implements DynamicsBackend {
   private readonly targetsTest: Targets;
   private readonly probeN: number;
   private readonly gridCache = new Map<Float32Array, Forward>();
-  private closed: { lambda: Float64Array; U: Float64Array; w: Float64Array; h0: Float64Array } | null = null;
+  private closed: LazyClosedForm | null = null;
 
   constructor(
     private readonly spec: ResolvedSpec,
@@ -101,12 +111,9 @@ export class CpuBackend implements DynamicsBackend {
     const alpha = this.spec.train!.alpha;
     if (kind === 'actual') {
       const fw = forward(this.plan, this.theta('actual'), x, rows);
-      const h = alpha === 1 ? Float64Array.from(fw.output) : fw.output.map((v, i) => alpha * (v - fw0.output[i]));
-      return { h, fw };
+      return { h: scaledOutputs(fw.output, fw0.output, alpha), fw };
     }
-    const jv = jvp(fw0, this.state('linearized').delta);
-    const h = alpha === 1 ? jv.map((v, i) => v + fw0.output[i]) : jv.map((v) => alpha * v);
-    return { h, fw: fw0 };
+    return { h: linearizedOutputs(jvp(fw0, this.state('linearized').delta), fw0.output, alpha), fw: fw0 };
   }
 
   async advance(k: number): Promise<void> {
@@ -127,12 +134,8 @@ export class CpuBackend implements DynamicsBackend {
         const { h, fw } = this.outputs(kind, fw0, xb, rows);
         const g = vjp(fw, lossGradOutputs(this.spec.loss, h, tb, rows, c));
         const theta = kind === 'actual' ? fw.theta : this.theta('linearized');
-        for (let p = 0; p < g.length; p++) {
-          let gp = g[p] / cfg.alpha + cfg.weightDecay * theta[p];
-          if (m.velocity) gp = m.velocity[p] = cfg.momentum * m.velocity[p] + gp;
-          m.delta[p] -= cfg.lr * gp;
-          if (m.badStep === null && !Number.isFinite(m.delta[p])) m.badStep = this.step + 1;
-        }
+        const finite = applyUpdate(m.delta, g, theta, m.velocity, cfg);
+        if (!finite && m.badStep === null) m.badStep = this.step + 1;
       }
       this.step++;
     }
@@ -144,24 +147,21 @@ export class CpuBackend implements DynamicsBackend {
     if (!fw0) throw new Error(`no ${split} data`);
     const rows = split === 'train' ? d.n : d.nTest;
     const { h } = this.outputs(kind, fw0, split === 'train' ? d.x : d.xTest, rows);
-    const perExample = perExampleLoss(this.spec.loss, h, split === 'train' ? this.targets : this.targetsTest, rows, this.plan.c);
-    return { outputs: h, perExample, loss: perExample.reduce((a, b) => a + b, 0) / rows };
+    const perExample = perExampleLosses(this.spec.loss, h, split === 'train' ? this.targets : this.targetsTest, rows, this.plan.c);
+    return { outputs: h, perExample, loss: mean(perExample) };
   }
 
   async snapshot(): Promise<BackendSnapshot> {
-    const kinds: ModelKind[] = this.models.linearized ? ['actual', 'linearized'] : ['actual'];
-    const splits: ('train' | 'test')[] = this.fw0Test ? ['train', 'test'] : ['train'];
-    const evals: BackendSnapshot['evals'] = {};
-    const distance: BackendSnapshot['distance'] = {};
-    for (const k of kinds) {
-      for (const sp of splits) evals[`${k}:${sp}`] = await this.evaluate(k, sp);
-      distance[k] = await this.paramDistance(k);
-    }
-    return { evals, distance, divergence: await this.divergence() };
-  }
-
-  private async paramDistance(kind: ModelKind): Promise<number> {
-    return Math.sqrt(this.state(kind).delta.reduce((s, v) => s + v * v, 0));
+    const model = async (kind: ModelKind): Promise<ModelSnapshot> => ({
+      train: await this.evaluate(kind, 'train'),
+      test: this.fw0Test ? await this.evaluate(kind, 'test') : null,
+      paramDistance: Math.sqrt(this.state(kind).delta.reduce((s, v) => s + v * v, 0)),
+    });
+    return {
+      actual: await model('actual'),
+      linearized: this.models.linearized ? await model('linearized') : null,
+      divergence: await this.divergence(),
+    };
   }
 
   async parameters(kind: ModelKind): Promise<Float64Array> {
@@ -211,53 +211,24 @@ export class CpuBackend implements DynamicsBackend {
   async stableLr(): Promise<number> {
     const { n, c } = { n: this.spec.data.n, c: this.plan.c };
     const K = ntkFromSignals(this.fw0, jacobianSignals(this.fw0)).K;
-    const KM = whitenKernel(K, n, c, metricFactors(this.spec.loss, this.fw0.output, n, c));
-    const lmax = topEigenvalue(KM, n * c);
-    return lmax > 0 ? (2 * n) / lmax : Infinity;
+    return stableLearningRate(K, initialOutputs(this.fw0.output, this.spec.train!.alpha), n, c, this.spec.loss);
   }
 
   async closedForm(t: number): Promise<{ train: Float64Array; test: Float64Array | null } | null> {
     if (this.spec.loss !== 'mse' || !this.models.linearized) return null;
-    const d = this.spec.data;
-    const c = this.plan.c;
-    const N = d.n * c;
     const alpha = this.spec.train!.alpha;
     if (!this.closed) {
       const K = ntkFromSignals(this.fw0, jacobianSignals(this.fw0)).K;
-      const { values, vectors } = eighSym(K, N);
-      const h0 = alpha === 1 ? Float64Array.from(this.fw0.output) : new Float64Array(N);
-      const w = new Float64Array(N);
-      for (let j = 0; j < N; j++) for (let a = 0; a < N; a++) w[j] += vectors[a * N + j] * (d.y[a] - h0[a]);
-      this.closed = { lambda: values, U: vectors, w, h0 };
-    }
-    const { lambda, U, w, h0 } = this.closed;
-    const eta = this.spec.train!.lr / d.n;
-    const mw = new Float64Array(N);
-    const pw = new Float64Array(N);
-    for (let j = 0; j < N; j++) {
-      const m = modeResponse(eta * lambda[j], t);
-      mw[j] = m * w[j];
-      pw[j] = (lambda[j] === 0 ? eta * t : m / lambda[j]) * w[j];
-    }
-    const train = Float64Array.from(h0);
-    const coef = new Float64Array(N);
-    for (let a = 0; a < N; a++) {
-      let s = 0;
-      let q = 0;
-      for (let j = 0; j < N; j++) {
-        s += U[a * N + j] * mw[j];
-        q += U[a * N + j] * pw[j];
-      }
-      train[a] += s;
-      coef[a] = q;
+      this.closed = new LazyClosedForm(K, initialOutputs(this.fw0.output, alpha), this.spec.data.y, this.spec.data.n, this.spec.train!.lr);
     }
     let test: Float64Array | null = null;
     if (this.fw0Test) {
       // K0t c = J0_test (J0^T c): a VJP on the training set, a JVP on the test set.
-      const kc = jvp(this.fw0Test, vjp(this.fw0, coef));
-      test = kc.map((v, i) => (alpha === 1 ? this.fw0Test!.output[i] : 0) + v);
+      const kc = jvp(this.fw0Test, vjp(this.fw0, this.closed.testCoefficients(t)));
+      const h0t = initialOutputs(this.fw0Test.output, alpha);
+      test = kc.map((v, i) => h0t[i] + v);
     }
-    return { train, test };
+    return { train: this.closed.outputs(t), test };
   }
 
   dispose(): void {

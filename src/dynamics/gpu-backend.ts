@@ -117,7 +117,7 @@ export class GpuBackend implements DynamicsBackend {
   }
 
   stableLr(): Promise<number> {
-    return stableLearningRate(this.ctx, this.trainer.model, this.trainer.state0, this.trainer.theta0, this.spec);
+    return stableLearningRate(this.ctx, this.trainer.model, this.trainer.state0, this.trainer.theta0, this.spec.loss, this.trainer.alpha);
   }
 
   async closedForm(t: number) {

@@ -32,7 +32,7 @@ import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optim
 import type { ResolvedSpec, ResolvedTrain } from '../experiment/types';
 import { Rng } from '../util/rng';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
-import type { BackendSnapshot, Evaluation, ModelKind } from './backend';
+import type { BackendSnapshot, Evaluation, ModelKind, ModelSnapshot } from './backend';
 
 export type { ModelKind } from './backend';
 
@@ -249,8 +249,7 @@ export class Trainer {
     const ctx = this.ctx;
     const kinds: ModelKind[] = this.withLinearized ? ['actual', 'linearized'] : ['actual'];
     const splits: ('train' | 'test')[] = this.test ? ['train', 'test'] : ['train'];
-    const recorded: { key: string; h: Tensor; perEx: Tensor; n: number }[] = [];
-    for (const kind of kinds) for (const split of splits) recorded.push({ key: `${kind}:${split}`, ...this.recordEvaluation(kind, split) });
+    const recorded = kinds.flatMap((kind) => splits.map((split) => ({ kind, split, ...this.recordEvaluation(kind, split) })));
     const distances = kinds.map((k) => reducePartials(ctx, 1, this.delta(k), null, this.plan.P));
     const flags = kinds.map((k) => this.watches[k]!.flag);
     const reads = await ctx.readMany([
@@ -258,23 +257,34 @@ export class Trainer {
       ...distances.map((t) => ({ tensor: t })),
       ...flags.map((t) => ({ tensor: t, count: 1 })),
     ]);
-    const evals: BackendSnapshot['evals'] = {};
-    recorded.forEach((r, i) => {
+    const evaluation = (kind: ModelKind, split: 'train' | 'test'): Evaluation | null => {
+      const i = recorded.findIndex((r) => r.kind === kind && r.split === split);
+      if (i < 0) return null;
       const perExample = reads[2 * i + 1];
-      evals[r.key] = { outputs: reads[2 * i], perExample, loss: mean(perExample, r.n) };
+      return { outputs: reads[2 * i], perExample, loss: mean(perExample, recorded[i].n) };
+    };
+    const model = (kind: ModelKind): ModelSnapshot => {
+      const k = kinds.indexOf(kind);
+      return {
+        train: evaluation(kind, 'train')!,
+        test: evaluation(kind, 'test'),
+        paramDistance: Math.sqrt(reads[2 * recorded.length + k].reduce((a, b) => a + b, 0)),
+      };
+    };
+    const snapshot: BackendSnapshot = {
+      actual: model('actual'),
+      linearized: this.withLinearized ? model('linearized') : null,
+      divergence: kinds
+        .map((k, i) => ({ model: k, step: NonFiniteWatch.decode(reads[2 * recorded.length + kinds.length + i]) }))
+        .filter((b): b is { model: ModelKind; step: number } => b.step !== null)
+        .sort((a, b) => a.step - b.step)[0] ?? null,
+    };
+    for (const r of recorded) {
       r.h.destroy();
       r.perEx.destroy();
-    });
-    const distance: BackendSnapshot['distance'] = {};
-    kinds.forEach((k, i) => {
-      distance[k] = Math.sqrt(reads[2 * recorded.length + i].reduce((a, b) => a + b, 0));
-      distances[i].destroy();
-    });
-    const bad = kinds
-      .map((k, i) => ({ model: k, step: NonFiniteWatch.decode(reads[2 * recorded.length + kinds.length + i]) }))
-      .filter((b): b is { model: ModelKind; step: number } => b.step !== null)
-      .sort((a, b) => a.step - b.step);
-    return { evals, distance, divergence: bad[0] ?? null };
+    }
+    for (const t of distances) t.destroy();
+    return snapshot;
   }
 
   /** Gather rows of the training set into batch tensors (minibatch SGD). */

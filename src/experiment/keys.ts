@@ -26,3 +26,39 @@ export const RESULT_KEYS = [
 export type ResultKey = (typeof RESULT_KEYS)[number];
 
 export const isResultKey = (k: unknown): k is ResultKey => (RESULT_KEYS as readonly unknown[]).includes(k);
+
+/** What a spec must hold for a key to apply at all (README "File format"). */
+export const KEY_NEEDS: { readonly [K in ResultKey]?: 'test data' | 'a train section' } = {
+  outputs_test: 'test data',
+  loss_test: 'test data',
+  train: 'a train section',
+};
+
+interface KeyFacts {
+  data: { nTest: number };
+  train: unknown;
+  compute: readonly string[] | null;
+  options: { fisher_max_params: number };
+}
+
+/** Whether a key applies to a spec (its data has what the key needs). */
+export function keyApplies(key: ResultKey, spec: KeyFacts): boolean {
+  const need = KEY_NEEDS[key];
+  if (need === 'test data') return spec.data.nTest > 0;
+  if (need === 'a train section') return spec.train !== null && spec.train !== undefined;
+  return true;
+}
+
+/**
+ * The keys to compute, in `RESULT_KEYS` order: `spec.compute` when given (keys that cannot apply
+ * dropped), else every key that applies except the dense `fisher` when the model has more than
+ * `options.fisher_max_params` parameters (`P`). `explicit` says whether the spec chose them.
+ */
+export function requestedKeys(spec: KeyFacts, P: number): { keys: ResultKey[]; explicit: boolean } {
+  if (spec.compute) {
+    const asked = new Set(spec.compute);
+    return { keys: RESULT_KEYS.filter((k) => asked.has(k) && keyApplies(k, spec)), explicit: true };
+  }
+  const keys = RESULT_KEYS.filter((k) => keyApplies(k, spec) && !(k === 'fisher' && P > spec.options.fisher_max_params));
+  return { keys, explicit: false };
+}

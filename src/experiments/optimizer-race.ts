@@ -24,7 +24,7 @@ import { validateSpec } from '../api/validate';
 import { planOf } from '../model/layout';
 import type { ExperimentSpec, OptimizerKind, ResolvedSpec } from '../experiment/types';
 import { Trainer } from '../dynamics/trainer';
-import { accuracy } from '../api/session/session';
+import { accuracy } from '../math/training';
 import { decodeImageSet, isImageData, resolveImageSpec } from '../data/images';
 import type { NaturalGradient } from '../curvature/optimizer';
 import type { EigenSolver } from '../curvature/eigen';

@@ -13,18 +13,10 @@ import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
 import { centerKernel, traceOutputs } from '../ops/ntk';
 import { dot, sumOfSquares } from '../ops/reduce';
+import type { AlignmentResult } from '../experiment/result';
 
 /** Every alignment of fixture README sections 7 and 9 (total and per layer) of one kernel. */
-export interface AlignmentMetrics {
-  uncentered: number;
-  centered: number;
-  ntk_uncentered: number;
-  ntk_centered: number;
-  per_layer_uncentered: number[];
-  per_layer_centered: number[];
-  per_layer_ntk_uncentered: number[];
-  per_layer_ntk_centered: number[];
-}
+export type AlignmentMetrics = AlignmentResult;
 
 /** Y - column means (n x c), in f64. */
 export function centerColumns(Y: Float64Array, n: number, c: number): Float64Array {

@@ -25,7 +25,15 @@ export interface AdapterReport {
   description: string;
   /** One line for logs and the UI. */
   summary: string;
+  /**
+   * A software adapter (the browser's fallback adapter, SwiftShader, llvmpipe / lavapipe, WARP):
+   * WebGPU then runs on the CPU cores, where per-dispatch costs can make it slower than the
+   * float64 CPU engine (the lab times both, src/lab).
+   */
+  software: boolean;
 }
+
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render|warp/i;
 
 /** The device limits the engine plans its work around. */
 export interface EngineLimits {
@@ -186,7 +194,9 @@ export class GpuContext {
     const summary = [description || [vendor, architecture, dev].filter(Boolean).join(' ') || 'unknown adapter']
       .concat(vendor && description && !description.includes(vendor) ? [`(${vendor})`] : [])
       .join(' ');
-    return new GpuContext(device, { vendor, architecture, device: dev, description, summary }, gpu, adapter);
+    const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+    const software = fallback || SOFTWARE_ADAPTER.test([vendor, architecture, dev, description].join(' '));
+    return new GpuContext(device, { vendor, architecture, device: dev, description, summary, software }, gpu, adapter);
   }
 
   get lost(): string | null {

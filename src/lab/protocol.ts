@@ -5,6 +5,7 @@
  */
 import type { CurvatureReport, MetricEvent, SessionInfo, SessionOptions } from '../api/session-types';
 import type { ExperimentSpec } from '../experiment/types';
+import type { ErrorCode } from '../experiment/errors';
 
 /** Session options plus the number of training examples the kernel probes use. */
 export type LabSessionOptions = SessionOptions & { probeExamples?: number };
@@ -49,7 +50,8 @@ export type ToWorker =
 
 export type RunStatus = 'idle' | 'loading' | 'running' | 'paused' | 'done' | 'error';
 
-export type ErrorKind = 'spec' | 'divergence' | 'limit' | 'runtime' | 'unsupported';
+/** What kind of failure an error is (the engine's error codes, src/experiment/errors.ts). */
+export type ErrorKind = ErrorCode;
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendKind; adapter: string; reason: string | null }

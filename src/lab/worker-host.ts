@@ -10,13 +10,13 @@
  * On device loss the host opens a new backend and replays every run to its last step (the runs
  * are deterministic for a given spec), then carries on.
  */
-import { DivergenceError, type Session } from '../api/session-types';
+import type { Session } from '../api/session-types';
 import type { ExperimentSpec, ResolvedSpec } from '../experiment/types';
 import { validateSpec } from '../api/validate';
 import { isImageData, resolveImageSpec, checkImageData, type ImageSet } from '../data/images';
 import { checkLabLimits, errorMessage } from './doc';
-import type { BackendKind, ErrorKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
-import { SpecError } from '../experiment/errors';
+import type { BackendKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
+import { errorCode, SpecError } from '../experiment/errors';
 
 /** What the host needs from an engine. */
 export interface LabBackend {
@@ -52,13 +52,6 @@ const MAX_YIELD_MS = 60;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function classify(e: unknown): ErrorKind {
-  if (e instanceof DivergenceError) return 'divergence';
-  if (e instanceof SpecError) return 'spec';
-  if (e instanceof Error && e.name === 'LimitError') return 'limit';
-  if (e instanceof Error && /not (yet )?(supported|implemented)/i.test(e.message)) return 'unsupported';
-  return 'runtime';
-}
 
 export class WorkerHost {
   private backend: LabBackend | null = null;
@@ -147,7 +140,7 @@ export class WorkerHost {
   }
 
   private error(e: unknown, runId: string | null, requestId: number | null): void {
-    this.env.post({ type: 'error', kind: classify(e), message: errorMessage(e), runId, field: e instanceof SpecError ? e.field : null, requestId });
+    this.env.post({ type: 'error', kind: errorCode(e), message: errorMessage(e), runId, field: e instanceof SpecError ? e.field : null, requestId });
   }
 
   private status(status: RunStatus): void {

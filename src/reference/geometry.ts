@@ -25,55 +25,8 @@ import {
   kronCongruence,
   transpose,
 } from '../math/linalg';
-import { softmaxRows, augWidth, layerGradients, type Forward } from './model';
-
-/**
- * Per-example transposed metric factors `L_i^T` (n x c x c), or `null` for the identity
- * (mse), computed from the outputs `f` (n x c).
- */
-export function metricFactors(loss: LossKind, f: Float64Array, n: number, c: number): Float64Array | null {
-  if (loss === 'mse') return null;
-  const p = softmaxRows(f, n, c);
-  const Lt = new Float64Array(n * c * c);
-  for (let i = 0; i < n; i++)
-    for (let r = 0; r < c; r++) {
-      const sr = Math.sqrt(p[i * c + r]);
-      for (let k = 0; k < c; k++) Lt[(i * c + r) * c + k] = sr * ((r === k ? 1 : 0) - p[i * c + k]);
-    }
-  return Lt;
-}
-
-/**
- * Whitened rows `Z_i = L_i^T X_i` for X (n*c x width) with rows `i*c + k`; returns X itself
- * when `Lt` is null (identity metric).
- */
-export function whitenRows(X: Float64Array, n: number, c: number, width: number, Lt: Float64Array | null): Float64Array {
-  if (!Lt) return X;
-  const Z = new Float64Array(n * c * width);
-  for (let i = 0; i < n; i++)
-    for (let r = 0; r < c; r++) {
-      const dst = (i * c + r) * width;
-      for (let k = 0; k < c; k++) {
-        const w = Lt[(i * c + r) * c + k];
-        if (w === 0) continue;
-        const src = (i * c + k) * width;
-        for (let u = 0; u < width; u++) Z[dst + u] += w * X[src + u];
-      }
-    }
-  return Z;
-}
-
-/**
- * Whitened kernel `Z Z^T = blockdiag(L_i^T) K blockdiag(L_i)` (n*c x n*c) of an NTK K,
- * in O(N^2 c): the row Gram matrix of the whitened Jacobian without touching J (P columns).
- * Returns K itself for the identity metric.
- */
-export function whitenKernel(K: Float64Array, n: number, c: number, Lt: Float64Array | null): Float64Array {
-  if (!Lt) return K;
-  const N = n * c;
-  const LK = whitenRows(K, n, c, N, Lt); // L^T K
-  return whitenRows(transpose(LK, N, N), n, c, N, Lt); // L^T (L^T K)^T = L^T K L (K symmetric)
-}
+import { augWidth, layerGradients, type Forward } from './model';
+import { metricFactors, whitenKernel, whitenRows } from '../math/training';
 
 /** Full NTK `K = J J^T` (n*c x n*c) of a Jacobian J (n*c x P), optionally restricted to columns [c0, c1). */
 export function ntkFromJacobian(J: Float64Array, rows: number, P: number, c0 = 0, c1 = P): Float64Array {

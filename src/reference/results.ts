@@ -1,62 +1,28 @@
 /**
- * The float64 reference result of an experiment spec, in exactly the structure of the
- * fixtures' `expected` object (same keys, nesting and shapes; plain JS numbers). This is
+ * The float64 reference result of an experiment spec, as a typed `AnalysisResult`
+ * (src/experiment/result.ts; `toFixtureJson` gives the fixtures' `expected` format). This is
  * what the tests compare against the fixtures, what GPU results are compared against, and
- * the CPU fallback of the lab.
+ * the lab's CPU analysis.
  */
 import { planModel, type ModelPlan } from '../model/layout';
-import { RESULT_KEYS, type ResultKey } from '../experiment/keys';
+import { keyApplies, requestedKeys, RESULT_KEYS, type ResultKey } from '../experiment/keys';
+import { matrix, type AnalysisResult, type KfacLayerResult } from '../experiment/result';
+import { spectrumStats } from '../math/spectrum';
+import { eigvalsSym } from '../math/linalg';
 import type { ResolvedSpec } from '../experiment/types';
-import { forward, gradientsFromSignals, jacobianSignals, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from './model';
+import { forward, gradientsFromSignals, jacobianSignals, vjp, type Forward } from './model';
+import { lossGradOutputs, mean, metricFactors, perExampleLosses, whitenKernel, whitenRows, type Targets } from '../math/training';
 import {
   alignments,
   DEFAULT_EXPLICIT_MAX,
   fisherFromWhitened,
   fisherNormsFromWhitenedKernel,
   kfacLayer,
-  metricFactors,
   ntkFromSignals,
   ntkTrace,
-  spectrumSummary,
-  whitenKernel,
-  whitenRows,
 } from './geometry';
 import { trainResults, type TrainProblem } from './train';
 import { list, nest } from '../util/nested';
-
-/**
- * The keys that apply to a spec by default: everything, except `outputs_test` / `loss_test`
- * without test data, `fisher` when P > options.fisher_max_params, and `train` without a
- * train section.
- */
-export function defaultResultKeys(spec: ResolvedSpec, plan: ModelPlan = planModel(spec.model)): Set<ResultKey> {
-  const keys = new Set<ResultKey>(RESULT_KEYS);
-  if (spec.data.nTest === 0) {
-    keys.delete('outputs_test');
-    keys.delete('loss_test');
-  }
-  if (plan.P > spec.options.fisher_max_params) keys.delete('fisher');
-  if (!spec.train) keys.delete('train');
-  return keys;
-}
-
-/**
- * Which keys to compute: `keys` if given, else `spec.compute`, else the defaults. Keys that
- * cannot apply (test keys without test data, `train` without a train section) are dropped;
- * an explicitly requested `fisher` is computed whatever P is.
- */
-export function resolveResultKeys(spec: ResolvedSpec, keys?: ReadonlySet<string>): Set<ResultKey> {
-  const plan = planModel(spec.model);
-  const requested = keys ?? (spec.compute ? new Set(spec.compute) : defaultResultKeys(spec, plan));
-  const out = new Set<ResultKey>();
-  for (const k of RESULT_KEYS) {
-    if (!requested.has(k)) continue;
-    if ((k === 'outputs_test' || k === 'loss_test') && spec.data.nTest === 0) continue;
-    if (k === 'train' && !spec.train) continue;
-    out.add(k);
-  }
-  return out;
-}
 
 /** Lazily computed shared intermediates (J0, K0, whitened quantities), each at most once. */
 class Cache {
@@ -68,12 +34,15 @@ class Cache {
 }
 
 /**
- * Compute the reference results of `spec` for the given top-level keys (see
- * `resolveResultKeys`), in `RESULT_KEYS` order.
+ * Compute the reference results of `spec` for the given keys, or for the spec's own
+ * (`requestedKeys`: `spec.compute`, else every key that applies). Keys that cannot apply (test
+ * keys without test data, `train` without a train section) are dropped; an explicitly requested
+ * `fisher` is computed whatever P is (float64 on the host has no device limit).
  */
-export function computeReferenceResults(spec: ResolvedSpec, keys?: ReadonlySet<string>): Record<string, unknown> {
+export function computeReferenceResults(spec: ResolvedSpec, keys?: Iterable<ResultKey>): AnalysisResult {
   const plan = planModel(spec.model);
-  const want = resolveResultKeys(spec, keys);
+  const asked = keys ? new Set(keys) : null;
+  const want = asked ? RESULT_KEYS.filter((k) => asked.has(k) && keyApplies(k, spec)) : requestedKeys(spec, plan.P).keys;
   const { n, nTest, c } = spec.data;
   const P = plan.P;
   const rows = n * c;
@@ -91,60 +60,61 @@ export function computeReferenceResults(spec: ResolvedSpec, keys?: ReadonlySet<s
   const Lt = () => cache.get('Lt', () => metricFactors(spec.loss, fw0().output, n, c));
   const Z = () => cache.get('Z', () => whitenRows(J(), n, c, P, Lt()));
   const fisherNorms = () => cache.get('fisherNorms', () => fisherNormsFromWhitenedKernel(whitenKernel(K(), n, c, Lt()), n, c));
+  const perExample = () => cache.get('perExample', () => perExampleLosses(spec.loss, fw0().output, targets, n, c));
 
-  const r: Record<string, unknown> = {};
+  const r: AnalysisResult = {};
   for (const key of want) {
     switch (key) {
       case 'theta':
-        r.theta = list(spec.theta);
+        r.theta = spec.theta;
         break;
       case 'outputs':
-        r.outputs = nest(fw0().output, [n, c]);
+        r.outputs = matrix(fw0().output, n, c);
         break;
       case 'outputs_test':
-        r.outputs_test = nest(fwTest().output, [nTest, c]);
+        r.outputsTest = matrix(fwTest().output, nTest, c);
         break;
       case 'loss':
-        r.loss = mean(perExampleLoss(spec.loss, fw0().output, targets, n, c));
+        r.loss = mean(perExample());
         break;
       case 'loss_test':
-        r.loss_test = mean(perExampleLoss(spec.loss, fwTest().output, targetsTest, nTest, c));
+        r.lossTest = mean(perExampleLosses(spec.loss, fwTest().output, targetsTest, nTest, c));
         break;
       case 'per_example_loss':
-        r.per_example_loss = list(perExampleLoss(spec.loss, fw0().output, targets, n, c));
+        r.perExampleLoss = perExample();
         break;
       case 'loss_grad':
-        r.loss_grad = list(vjp(fw0(), lossGradOutputs(spec.loss, fw0().output, targets, n, c)));
+        r.lossGrad = vjp(fw0(), lossGradOutputs(spec.loss, fw0().output, targets, n, c));
         break;
       case 'jacobian':
-        r.jacobian = nest(J(), [rows, P]);
+        r.jacobian = matrix(J(), rows, P);
         break;
       case 'ntk':
-        r.ntk = nest(K(), [rows, rows]);
+        r.ntk = matrix(K(), rows, rows);
         break;
       case 'ntk_trace':
-        r.ntk_trace = nest(ntkTrace(K(), n, c), [n, n]);
+        r.ntkTrace = matrix(ntkTrace(K(), n, c), n, n);
         break;
       case 'ntk_trace_per_layer':
-        r.ntk_trace_per_layer = Kl().map((k) => nest(ntkTrace(k, n, c), [n, n]));
+        r.ntkTracePerLayer = Kl().map((k) => matrix(ntkTrace(k, n, c), n, n));
         break;
       case 'alignment':
         r.alignment = alignments(K(), Kl(), spec.data.y, n, c);
         break;
       case 'ntk_spectrum':
-        r.ntk_spectrum = spectrumSummary(K(), rows);
+        r.ntkSpectrum = spectrumStats(eigvalsSym(K(), rows));
         break;
       case 'ntk_trace_spectrum':
-        r.ntk_trace_spectrum = spectrumSummary(ntkTrace(K(), n, c), n);
+        r.ntkTraceSpectrum = spectrumStats(eigvalsSym(ntkTrace(K(), n, c), n));
         break;
       case 'fisher':
-        r.fisher = nest(fisherFromWhitened(Z(), n, c, P), [P, P]);
+        r.fisher = matrix(fisherFromWhitened(Z(), n, c, P), P, P);
         break;
       case 'fisher_trace':
-        r.fisher_trace = fisherNorms().trace;
+        r.fisherTrace = fisherNorms().trace;
         break;
       case 'fisher_frobenius':
-        r.fisher_frobenius = fisherNorms().frobenius;
+        r.fisherFrobenius = fisherNorms().frobenius;
         break;
       case 'kfac':
         r.kfac = kfacResults(spec, plan, fw0(), signals(), Z(), Lt(), Kl());
@@ -171,12 +141,6 @@ export function computeReferenceResults(spec: ResolvedSpec, keys?: ReadonlySet<s
   return r;
 }
 
-function mean(a: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i];
-  return s / a.length;
-}
-
 /** The `kfac` list: one entry per parametrized layer, in the fixture's key order. */
 function kfacResults(
   spec: ResolvedSpec,
@@ -186,7 +150,7 @@ function kfacResults(
   Z: Float64Array,
   Lt: Float64Array | null,
   Kl: Float64Array[],
-): Record<string, unknown>[] {
+): KfacLayerResult[] {
   const { n, c } = spec.data;
   return plan.paramLayers.map((l) => {
     const m = l.fanIn + 1;
@@ -195,7 +159,7 @@ function kfacResults(
     const explicit = withBlocks || l.size <= DEFAULT_EXPLICIT_MAX;
     const whitenedLayerKernel = explicit ? undefined : whitenKernel(Kl[l.paramIndex], n, c, Lt);
     const k = kfacLayer(fw, l, Sw, Z, { withBlocks, whitenedLayerKernel });
-    const entry: Record<string, unknown> = {
+    const entry: KfacLayerResult = {
       layer_index: l.layerIndex,
       type: l.kind,
       param_offset: l.offset,
@@ -203,11 +167,11 @@ function kfacResults(
       out: l.out,
       fan_in_plus_1: m,
       spatial_positions: l.positions,
-      A: nest(k.A, [m, m]),
-      G: nest(k.G, [l.out, l.out]),
+      A: nest(k.A, [m, m]) as number[][],
+      G: nest(k.G, [l.out, l.out]) as number[][],
       eig_A: list(k.eigA),
       eig_G: list(k.eigG),
-      ekfac_s: nest(k.ekfacS, [l.out, m]),
+      ekfac_s: nest(k.ekfacS, [l.out, m]) as number[][],
       exact_block_diag: list(k.exactDiag),
       kfac_block_diag: list(k.kfacDiag),
       ekfac_block_diag: list(k.ekfacDiag),
@@ -216,9 +180,9 @@ function kfacResults(
       frob_err_ekfac: k.frobErrEkfac,
     };
     if (withBlocks) {
-      entry.exact_block = nest(k.exactBlock!, [l.size, l.size]);
-      entry.kfac_block = nest(k.kfacBlock!, [l.size, l.size]);
-      entry.ekfac_block = nest(k.ekfacBlock!, [l.size, l.size]);
+      entry.exact_block = nest(k.exactBlock!, [l.size, l.size]) as number[][];
+      entry.kfac_block = nest(k.kfacBlock!, [l.size, l.size]) as number[][];
+      entry.ekfac_block = nest(k.ekfacBlock!, [l.size, l.size]) as number[][];
     }
     return entry;
   });

@@ -13,10 +13,12 @@
  */
 import type { ModelPlan } from '../model/layout';
 import type { LossKind, ResolvedTrain } from '../experiment/types';
-import { eighSym, matmul, matmulNT } from '../math/linalg';
-import { forward, jacobian, jacobianSignals, jvp, lossGradOutputs, perExampleLoss, vjp, type Forward, type Targets } from './model';
+import { matmulNT } from '../math/linalg';
+import { forward, jacobian, jacobianSignals, jvp, vjp, type Forward } from './model';
+import { initialOutputs, LazyClosedForm, linearizedOutputs as linearizedFromJvp, lossGradOutputs, mean, perExampleLosses, scaledOutputs, type Targets } from '../math/training';
 import { alignments, centerNtk, kernelSimilarity, ntkFromSignals } from './geometry';
 import { nest, list } from '../util/nested';
+import type { TrainResult, TrajectoryResult } from '../experiment/result';
 
 /** Everything training needs, independent of the spec format. */
 export interface TrainProblem {
@@ -44,13 +46,6 @@ export function checkSupportedTrain(train: ResolvedTrain, n: number): void {
   if (problems.length) throw new Error(`reference training supports full-batch GD only; unsupported: ${problems.join(', ')}`);
 }
 
-/** `h` from `f`: `f` itself when alpha is exactly 1, else `alpha (f - f0)`. */
-export function scaleOutputs(f: Float64Array, f0: Float64Array, alpha: number): Float64Array {
-  if (alpha === 1) return Float64Array.from(f);
-  const h = new Float64Array(f.length);
-  for (let i = 0; i < f.length; i++) h[i] = alpha * (f[i] - f0[i]);
-  return h;
-}
 
 /**
  * Full-batch GD `theta <- theta - lr * grad(theta)` from theta0 for `steps` steps, calling
@@ -79,7 +74,7 @@ export function gradientDescent(
 export function actualGradient(pb: TrainProblem, f0: Float64Array, theta: Float64Array): Float64Array {
   const { plan, loss, n, train } = pb;
   const fw = forward(plan, theta, pb.x, n);
-  const h = scaleOutputs(fw.output, f0, train.alpha);
+  const h = scaledOutputs(fw.output, f0, train.alpha);
   const g = vjp(fw, lossGradOutputs(loss, h, pb.targets, n, plan.c));
   for (let p = 0; p < g.length; p++) g[p] /= train.alpha;
   return g;
@@ -89,10 +84,7 @@ export function actualGradient(pb: TrainProblem, f0: Float64Array, theta: Float6
 export function linearizedOutputs(fw0: Forward, theta: Float64Array, theta0: Float64Array, alpha: number): Float64Array {
   const delta = new Float64Array(theta.length);
   for (let p = 0; p < delta.length; p++) delta[p] = theta[p] - theta0[p];
-  const d = jvp(fw0, delta);
-  const h = new Float64Array(d.length);
-  for (let i = 0; i < d.length; i++) h[i] = alpha === 1 ? fw0.output[i] + d[i] : alpha * d[i];
-  return h;
+  return linearizedFromJvp(jvp(fw0, delta), fw0.output, alpha);
 }
 
 /** Gradient of `L(h_lin(theta))/alpha^2` for the linearized model (one JVP + one VJP at theta0). */
@@ -105,7 +97,7 @@ export function linearizedGradient(pb: TrainProblem, fw0: Forward, theta: Float6
 }
 
 /** Per-checkpoint arrays of one trajectory, in README section 8's key order. */
-export type TrajectoryRecord = Record<string, unknown>;
+export type TrajectoryRecord = TrajectoryResult;
 
 function distance(a: Float64Array, b: Float64Array): number {
   let s = 0;
@@ -150,20 +142,20 @@ class Recorder {
     this.cols.get(key)!.push(v);
   }
   toObject(): TrajectoryRecord {
-    return Object.fromEntries(this.cols);
+    return Object.fromEntries(this.cols) as unknown as TrajectoryRecord;
   }
 }
 
 function recordOutputs(rec: Recorder, pb: TrainProblem, h: Float64Array, hTest: Float64Array | null, theta: Float64Array): void {
   const { loss, n, nTest } = pb;
   const c = pb.plan.c;
-  const ell = perExampleLoss(loss, h, pb.targets, n, c);
+  const ell = perExampleLosses(loss, h, pb.targets, n, c);
   rec.push('outputs', nest(h, [n, c]));
   if (hTest) rec.push('outputs_test', nest(hTest, [nTest, c]));
-  rec.push('loss', ell.reduce((a, b) => a + b, 0) / n);
+  rec.push('loss', mean(ell));
   if (hTest) {
-    const ellT = perExampleLoss(loss, hTest, pb.targetsTest, nTest, c);
-    rec.push('loss_test', ellT.reduce((a, b) => a + b, 0) / nTest);
+    const ellT = perExampleLosses(loss, hTest, pb.targetsTest, nTest, c);
+    rec.push('loss_test', mean(ellT));
   }
   rec.push('per_example_loss', list(ell));
   rec.push('param_distance', distance(theta, pb.theta0));
@@ -189,8 +181,8 @@ export function actualTrajectory(pb: TrainProblem, init: InitState = initState(p
   const rec = new Recorder();
   gradientDescent(pb.theta0, train.lr, train.steps, train.checkpoints, (th) => actualGradient(pb, f0, th), (_t, theta) => {
     const fw = forward(plan, theta, pb.x, n);
-    const h = scaleOutputs(fw.output, f0, train.alpha);
-    const hTest = f0Test ? scaleOutputs(forward(plan, theta, pb.xTest, pb.nTest).output, f0Test, train.alpha) : null;
+    const h = scaledOutputs(fw.output, f0, train.alpha);
+    const hTest = f0Test ? scaledOutputs(forward(plan, theta, pb.xTest, pb.nTest).output, f0Test, train.alpha) : null;
     recordOutputs(rec, pb, h, hTest, theta);
     // Current tangent kernel of f (alignment is invariant to the alpha scale).
     const { K, Kl } = ntkFromSignals(fw, jacobianSignals(fw));
@@ -232,20 +224,8 @@ export function linearizedTrajectory(pb: TrainProblem, init: InitState = initSta
 }
 
 /**
- * `m_t(lambda) = 1 - (1 - eta lambda)^t`: `-expm1(t log1p(-eta lambda))` when `eta lambda < 1`
- * (no cancellation for tiny or slightly negative lambda), integer powers otherwise
- * (README section 12: the top mode can overshoot, `eta lambda >= 1`).
- */
-export function modeResponse(etaLambda: number, t: number): number {
-  if (etaLambda < 1) return -Math.expm1(t * Math.log1p(-etaLambda));
-  return 1 - (1 - etaLambda) ** t;
-}
-
-/**
- * Closed-form lazy prediction (README section 12, mse only), through `K0 = U diag(lambda) U^T`:
- * `outputs_t = h0 + U diag(m_t) w`, `outputs_test_t = h0_test + K0t U diag(phi_t) w`, with
- * `w = U^T vec(Y - h0)`, `phi_t = m_t / lambda` (`eta t` at lambda = 0), `eta = lr / n`.
- *
+ * Closed-form lazy prediction (README section 12, mse only) at every checkpoint, through
+ * `LazyClosedForm` (src/math/training.ts): test outputs `h0_test + K0t c_t`.
  * `K0t` is `J0(X_test) J0(X)^T` (n_test*c x n*c); pass `null` when there is no test set.
  */
 export function closedFormPrediction(
@@ -259,53 +239,29 @@ export function closedFormPrediction(
   c: number,
   lr: number,
   checkpoints: readonly number[],
-): { outputs: unknown[]; outputs_test?: unknown[] } {
+): NonNullable<TrainResult['closed_form']> {
+  const cf = new LazyClosedForm(K0, h0, Y, n, lr);
+  const outputs = checkpoints.map((t) => nest(cf.outputs(t), [n, c]) as number[][]);
+  if (!K0t || !h0Test) return { outputs };
   const N = n * c;
-  const eta = lr / n;
-  const { values: lambda, vectors: U } = eighSym(K0, N);
-  const w = new Float64Array(N);
-  for (let j = 0; j < N; j++) {
-    let s = 0;
-    for (let a = 0; a < N; a++) s += U[a * N + j] * (Y[a] - h0[a]);
-    w[j] = s;
-  }
-  const KU = K0t ? matmul(K0t, U, nTest * c, N, N) : null;
-  const outputs: unknown[] = [];
-  const outputsTest: unknown[] = [];
-  for (const t of checkpoints) {
-    const mw = new Float64Array(N);
-    const pw = new Float64Array(N);
-    for (let j = 0; j < N; j++) {
-      const m = modeResponse(eta * lambda[j], t);
-      mw[j] = m * w[j];
-      pw[j] = (lambda[j] === 0 ? eta * t : m / lambda[j]) * w[j];
-    }
-    const out = Float64Array.from(h0);
-    for (let a = 0; a < N; a++) {
+  const outputsTest = checkpoints.map((t) => {
+    const out = Float64Array.from(h0Test);
+    const coef = cf.testCoefficients(t);
+    for (let a = 0; a < nTest * c; a++) {
       let s = 0;
-      for (let j = 0; j < N; j++) s += U[a * N + j] * mw[j];
+      for (let j = 0; j < N; j++) s += K0t[a * N + j] * coef[j];
       out[a] += s;
     }
-    outputs.push(nest(out, [n, c]));
-    if (KU && h0Test) {
-      const M = nTest * c;
-      const outT = Float64Array.from(h0Test);
-      for (let a = 0; a < M; a++) {
-        let s = 0;
-        for (let j = 0; j < N; j++) s += KU[a * N + j] * pw[j];
-        outT[a] += s;
-      }
-      outputsTest.push(nest(outT, [nTest, c]));
-    }
-  }
-  return KU ? { outputs, outputs_test: outputsTest } : { outputs };
+    return nest(out, [nTest, c]) as number[][];
+  });
+  return { outputs, outputs_test: outputsTest };
 }
 
 /** `train` result object (README section 8 and 12): actual, linearized, checkpoints, closed_form (mse). */
-export function trainResults(pb: TrainProblem): Record<string, unknown> {
+export function trainResults(pb: TrainProblem): TrainResult {
   checkSupportedTrain(pb.train, pb.n);
   const init = initState(pb);
-  const result: Record<string, unknown> = {
+  const result: TrainResult = {
     actual: actualTrajectory(pb, init),
     linearized: linearizedTrajectory(pb, init),
     checkpoints: pb.train.checkpoints.slice(),
@@ -319,10 +275,8 @@ export function trainResults(pb: TrainProblem): Record<string, unknown> {
       const J0t = jacobian(init.fw0Test);
       K0t = matmulNT(J0t, J0, nTest * c, plan.P, n * c);
     }
-    const zeroTrain = new Float64Array(n * c);
-    const zeroTest = new Float64Array(nTest * c);
-    const h0 = train.alpha === 1 ? init.fw0.output : zeroTrain;
-    const h0Test = init.fw0Test ? (train.alpha === 1 ? init.fw0Test.output : zeroTest) : null;
+    const h0 = initialOutputs(init.fw0.output, train.alpha);
+    const h0Test = init.fw0Test ? initialOutputs(init.fw0Test.output, train.alpha) : null;
     result.closed_form = closedFormPrediction(init.K0, K0t, h0, h0Test, pb.targets.y, n, nTest, c, train.lr, train.checkpoints);
   }
   return result;

@@ -5,7 +5,8 @@
 import type { ResolvedSpec } from '../../experiment/types';
 import type { Session, SessionOptions } from '../session-types';
 import { CpuBackend } from '../../dynamics/cpu-backend';
-import { SessionImpl, resolveSessionOptions } from './session';
+import { SessionImpl } from './session';
+import { resolveSessionOptions } from './options';
 
 export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {
   const o = resolveSessionOptions(opts);

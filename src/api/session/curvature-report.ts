@@ -14,18 +14,6 @@ export const CURVATURE_EXAMPLES = 64;
 /** Largest layer block whose exact spectrum is reported (a dense f64 eigendecomposition). */
 const SPECTRUM_MAX_PARAMS = 400;
 
-interface KfacEntry {
-  layer_index: number;
-  param_size: number;
-  frob_exact: number;
-  frob_err_kfac: number;
-  frob_err_ekfac: number;
-  eig_A: number[];
-  eig_G: number[];
-  ekfac_s: number[][];
-  exact_block?: number[][];
-}
-
 export async function curvatureReport(backend: DynamicsBackend, spec: ResolvedSpec, step: number): Promise<CurvatureReport> {
   const theta = await backend.parameters('actual');
   const plan = planOf(spec);
@@ -51,7 +39,7 @@ export async function curvatureReport(backend: DynamicsBackend, spec: ResolvedSp
       labelsTest: d.labelsTest ? new Int32Array(0) : null,
     },
   };
-  const { kfac } = computeReferenceResults(sub, new Set(['kfac'])) as { kfac: KfacEntry[] };
+  const kfac = computeReferenceResults(sub, ['kfac']).kfac!;
   return {
     step,
     layers: kfac.map((k) => {

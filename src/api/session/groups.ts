@@ -18,6 +18,7 @@
  */
 import { DATASETS } from '../../data/datasets';
 import type { ResolvedSpec } from '../../experiment/types';
+import { splitClasses } from '../../math/training';
 
 export interface DifficultyGroups {
   names: string[];
@@ -67,35 +68,18 @@ function withSizes(names: string[], index: Int32Array): DifficultyGroups {
 }
 
 /**
- * Integer class labels of the training set: cross-entropy labels, +-1 targets of a one-output
- * mse model, or one-hot mse targets; null for regression targets.
+ * Integer classes of the training set: cross-entropy labels, +-1 targets of a one-output mse
+ * model, or one-hot mse targets; null for regression targets (src/math/training.ts decides).
  */
 export function classLabels(spec: ResolvedSpec): Int32Array | null {
   const d = spec.data;
-  if (d.labels) return d.labels;
-  return targetClasses(d.y, d.n, d.c);
+  return splitClasses(d.labels, d.y, d.n, d.c);
 }
 
-/** Classes encoded by mse targets (+-1 for one output, one-hot rows otherwise), or null. */
-export function targetClasses(y: ArrayLike<number>, n: number, c: number): Int32Array | null {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    if (c === 1) {
-      const v = y[i];
-      if (v !== 1 && v !== -1) return null;
-      out[i] = v > 0 ? 1 : 0;
-      continue;
-    }
-    let hot = -1;
-    for (let k = 0; k < c; k++) {
-      const v = y[i * c + k];
-      if (v === 1 && hot < 0) hot = k;
-      else if (v !== 0) return null;
-    }
-    if (hot < 0) return null;
-    out[i] = hot;
-  }
-  return out;
+/** The same for the test set (null without test data or for regression). */
+export function testClassLabels(spec: ResolvedSpec): Int32Array | null {
+  const d = spec.data;
+  return splitClasses(d.labelsTest, d.yTest, d.nTest, d.c);
 }
 
 /** Mean of per-example values within each group. */

@@ -1,0 +1,23 @@
+/** Session options with their defaults, checked once (src/api/session-types.ts documents each). */
+import type { SessionOptions } from '../session-types';
+
+export type ResolvedSessionOptions = Required<SessionOptions>;
+
+export function resolveSessionOptions(opts: SessionOptions = {}): ResolvedSessionOptions {
+  const pos = (v: number | undefined, def: number, name: string, min = 1) => {
+    const x = v ?? def;
+    if (!Number.isInteger(x) || x < min) throw new Error(`session option ${name}: expected an integer >= ${min}, found ${x}`);
+    return x;
+  };
+  return {
+    metricsEvery: pos(opts.metricsEvery, 10, 'metricsEvery'),
+    kernelEvery: pos(opts.kernelEvery, 1, 'kernelEvery', 0),
+    gridEvery: pos(opts.gridEvery, 5, 'gridEvery', 0),
+    gridSize: pos(opts.gridSize, 40, 'gridSize', 2),
+    topEigenvalues: pos(opts.topEigenvalues, 50, 'topEigenvalues'),
+    linearized: opts.linearized ?? true,
+    closedForm: opts.closedForm ?? true,
+    perExampleLoss: opts.perExampleLoss ?? false,
+    probeExamples: pos(opts.probeExamples, 100, 'probeExamples'),
+  };
+}
