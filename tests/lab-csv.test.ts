@@ -1,7 +1,8 @@
 // CSV import of the lab: parsing, roles of columns, splits, and clear errors for bad files.
 import { describe, expect, it } from 'vitest';
 import { CSV_LIMITS, CsvError, parseCsv, parseNumber } from '../src/data/csv';
-import { checkDoc, DEFAULT_DOC } from '../src/lab/doc';
+import { checkDoc } from '../src/lab/doc/check';
+import { DEFAULT_DOC } from '../src/lab/doc/document';
 import { csvSpec } from '../src/lab/csv-spec';
 
 const rows = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join('\n');

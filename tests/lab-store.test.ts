@@ -2,7 +2,7 @@
 // the actions' messages to the worker, and every figure built from the resulting state.
 import { describe, expect, it } from 'vitest';
 import { createLabStore, initialState, reduceEdit, reduceMessage, type LabState } from '../src/lab/store';
-import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc';
+import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc/document';
 import type { FromWorker, ToWorker } from '../src/lab/protocol';
 import type { MetricEvent } from '../src/api/session-types';
 import { FIGURES, figureNumbers } from '../src/lab/plots/figures';

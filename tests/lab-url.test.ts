@@ -2,7 +2,7 @@
 // that must give a message (never an exception, never evaluated, never a partial document).
 import { describe, expect, it } from 'vitest';
 import { decodeHash, encodeDoc, fromBase64Url, toBase64Url, MAX_HASH_CHARS } from '../src/lab/url';
-import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc';
+import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc/document';
 import { PRESETS } from '../src/lab/presets';
 
 const hashOf = (value: unknown) => `#run=${toBase64Url(JSON.stringify(value))}`;

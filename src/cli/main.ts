@@ -11,6 +11,8 @@ import { createNodeGpu } from '../gpu/node';
 import { parseSpecText, validateSpec as validateSpecOnly } from '../api/validate';
 import { loadImageSetFromDisk } from '../data/image-files';
 import { compareResults } from './compare';
+import { cmdRace } from './race';
+import { UsageError } from './usage';
 import { runExperiment } from '../api/runner';
 import { resultKeys, toFixtureJson } from '../experiment/result';
 import { createSession } from '../api/session/session';
@@ -28,6 +30,8 @@ const USAGE = `usage:
       print a summary and write every metric event as JSON
   lab compare <result.json> <fixture.json>
       check a result against a fixture's "expected" with the fixture README's tolerances
+  lab race <race.json> [--out <result.json>] [--quiet]
+      the optimizer race (SGD, momentum, KFAC, EKFAC on the same data and init; README "Curvature")
   lab info
       print the WebGPU adapter and the limits the engine uses
   lab validate <spec.json>
@@ -43,7 +47,6 @@ function arg(args: string[], name: string): string | undefined {
   return v;
 }
 
-class UsageError extends Error {}
 
 function readText(path: string, what: string): string {
   try {
@@ -186,6 +189,8 @@ export async function main(argv: string[]): Promise<number> {
         return cmdCompare(args);
       case 'session':
         return await cmdSession(args);
+      case 'race':
+        return await cmdRace(args);
       case 'info':
         return await cmdInfo();
       case 'validate':

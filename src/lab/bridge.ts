@@ -4,7 +4,7 @@
  * frame, and keeps the URL hash in sync with the document (both ways).
  */
 import { createLabStore, type LabStore } from './store';
-import { DEFAULT_DOC } from './doc';
+import { DEFAULT_DOC } from './doc/document';
 import { decodeHash, encodeDoc } from './url';
 import type { FromWorker, ToWorker } from './protocol';
 

@@ -1,7 +1,8 @@
 /** Uploaded CSV data -> the experiment spec that trains on it (pure; the panel handles the file). */
 import { parseCsv } from '../data/csv';
 import type { ExperimentSpec } from '../experiment/types';
-import { conform, type LabDoc } from './doc';
+import { conform } from './doc/architecture';
+import { type LabDoc } from './doc/document';
 
 /** The spec for uploaded CSV data: explicit arrays, a loss for the task, a model that fits. */
 export function csvSpec(doc: LabDoc, text: string, seed = 0): { spec: ExperimentSpec; notes: string[] } {

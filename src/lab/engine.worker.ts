@@ -7,7 +7,7 @@
 import { WorkerHost } from './worker-host';
 import { openCpuBackend, openGpuBackend } from './backends';
 import { decodeImageSet, IMAGE_SETS } from '../data/images';
-import { errorMessage } from './doc';
+import { errorMessage } from './doc/check';
 import type { FromWorker, ToWorker } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;

@@ -5,7 +5,8 @@
  */
 import type { SessionInfo } from '../api/session-types';
 import { parseSpecText } from '../api/validate';
-import { checkDoc, type LabDoc } from './doc';
+import { checkDoc } from './doc/check';
+import { type LabDoc } from './doc/document';
 import type { RunState } from './store';
 import { COLUMNS, seriesToCsv } from './series';
 

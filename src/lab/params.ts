@@ -7,28 +7,12 @@
 import { ACTIVATIONS, type Activation, type ExperimentSpec, type LossKind } from '../experiment/types';
 import { DATASETS } from '../data/datasets';
 import { IMAGE_SETS } from '../data/images';
-import {
-  ALIGNMENT_DEFS,
-  DEFAULT_SPEC,
-  applyCompare,
-  validateLabSpec,
-  UI_OPTIMIZERS,
-  buildLayers,
-  conform,
-  dataFacts,
-  dataSource,
-  defaultArch,
-  outputsFor,
-  readArch,
-  uiOptimizer,
-  withOptimizer,
-  type AlignmentDef,
-  type Arch,
-  type CnnArch,
-  type LabDoc,
-  type MlpArch,
-  type UiOptimizer,
-} from './doc';
+import { ALIGNMENT_DEFS, DEFAULT_SPEC, UI_OPTIMIZERS, type AlignmentDef, type LabDoc, type UiOptimizer } from './doc/document';
+import { applyCompare } from './doc/compare';
+import { validateLabSpec } from './doc/check';
+import { buildLayers, conform, defaultArch, readArch, type Arch, type CnnArch, type MlpArch } from './doc/architecture';
+import { dataFacts, dataSource, outputsFor } from './doc/data-facts';
+import { uiOptimizer, withOptimizer } from './doc/optimizer';
 
 export type Value = number | string | boolean;
 

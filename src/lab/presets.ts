@@ -2,7 +2,7 @@
  * One-click experiments. Each preset is a full lab document (validated by the tests), sized to
  * run interactively in a browser on a software adapter within a minute or so.
  */
-import type { LabDoc } from './doc';
+import type { LabDoc } from './doc/document';
 
 export interface Preset {
   id: string;

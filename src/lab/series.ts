@@ -5,8 +5,8 @@
  * a new Series object (the column arrays are shared and grown in place, so appending is O(k)).
  */
 import type { MetricEvent, ModelMetrics } from '../api/session-types';
-import type { AlignmentDef } from './doc';
-import { ALIGNMENT_DEFS } from './doc';
+import type { AlignmentDef } from './doc/document';
+import { ALIGNMENT_DEFS } from './doc/document';
 
 export const COLUMNS = [
   'step',

@@ -7,7 +7,10 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { CurvatureReport, SessionInfo } from '../api/session-types';
 import type { ExperimentSpec } from '../experiment/types';
-import { DEFAULT_DOC, checkDoc, errorMessage, expandRuns, sessionOptionsFor, validateLabSpec, type LabDoc } from './doc';
+import { DEFAULT_DOC, type LabDoc } from './doc/document';
+import { checkDoc, errorMessage, validateLabSpec } from './doc/check';
+import { expandRuns } from './doc/compare';
+import { sessionOptionsFor } from './doc/session-options';
 import type { BackendKind, FromWorker, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { appendEvents, emptySeries, type Series } from './series';
 

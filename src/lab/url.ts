@@ -4,7 +4,8 @@
  * the run. Decoding is JSON.parse + checkDoc: nothing in a link is ever evaluated as code, and a
  * corrupted or hostile hash yields a message, never an exception or a partial document.
  */
-import { checkDoc, errorMessage, type LabDoc } from './doc';
+import { checkDoc, errorMessage } from './doc/check';
+import { type LabDoc } from './doc/document';
 
 export const HASH_KEY = 'run';
 /** Longest hash accepted (a spec with uploaded data can be large; beyond this, export JSON). */

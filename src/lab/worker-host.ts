@@ -14,7 +14,7 @@ import type { Session } from '../api/session-types';
 import type { ExperimentSpec, ResolvedSpec } from '../experiment/types';
 import { validateSpec } from '../api/validate';
 import { isImageData, resolveImageSpec, checkImageData, type ImageSet } from '../data/images';
-import { checkLabLimits, errorMessage } from './doc';
+import { checkLabLimits, errorMessage } from './doc/check';
 import type { BackendKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { errorCode, SpecError } from '../experiment/errors';
 

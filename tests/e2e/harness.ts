@@ -11,7 +11,7 @@ import { build, preview, type PreviewServer } from 'vite';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { AddressInfo } from 'node:net';
 import { encodeDoc } from '../../src/lab/url';
-import type { LabDoc } from '../../src/lab/doc';
+import type { LabDoc } from '../../src/lab/doc/document';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));

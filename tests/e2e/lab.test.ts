@@ -10,7 +10,7 @@ import type { PreviewServer } from 'vite';
 import { OUT, TINY, buildAndServe, launch, linkTo, openPage, plotNumbers, pngSize, waitStatus } from './harness';
 import { decodeHash } from '../../src/lab/url';
 import { PRESETS } from '../../src/lab/presets';
-import type { LabDoc } from '../../src/lab/doc';
+import type { LabDoc } from '../../src/lab/doc/document';
 
 let server: PreviewServer;
 let url: string;

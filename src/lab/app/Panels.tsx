@@ -2,7 +2,8 @@
 import { useState, type ReactNode } from 'react';
 import { PARAMS, PARAM_BY_ID } from '../params';
 import { CsvError } from '../../data/csv';
-import { dataFacts, dataSource, errorMessage } from '../doc';
+import { dataFacts, dataSource } from '../doc/data-facts';
+import { errorMessage } from '../doc/check';
 import { csvSpec } from '../csv-spec';
 import { ParamControl } from './ParamControl';
 import { useLab } from './context';

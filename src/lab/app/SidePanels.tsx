@@ -1,6 +1,7 @@
 /** Comparison runs, and share / export / import. */
 import { useEffect, useState } from 'react';
-import { COMPARE_PARAMS, UI_OPTIMIZERS, errorMessage, type CompareParam } from '../doc';
+import { COMPARE_PARAMS, UI_OPTIMIZERS, type CompareParam } from '../doc/document';
+import { errorMessage } from '../doc/check';
 import { encodeDoc } from '../url';
 import { downloadText, parseImport, runCsv, runExport } from '../export';
 import { Panel } from './Panels';

@@ -6,7 +6,8 @@
 import type { LabState, RunState } from '../store';
 import type { Column, Series } from '../series';
 import { lastValue } from '../series';
-import { dataFacts, type AlignmentDef } from '../doc';
+import { dataFacts } from '../doc/data-facts';
+import { type AlignmentDef } from '../doc/document';
 
 export type Theme = 'light' | 'dark';
 export type Trace = Record<string, unknown>;

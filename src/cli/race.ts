@@ -1,6 +1,6 @@
 /**
- * Node entry of the optimizer race (scripts/optimizer-race.mjs):
- *   node scripts/optimizer-race.mjs examples/optimizer-race.json [--out result.json] [--quiet]
+ * `lab race <race.json> [--out result.json] [--quiet]`: the optimizer race experiment
+ * (src/experiments/optimizer-race.ts).
  * Prints one line per epoch and contestant to stderr, then the markdown summary to stdout; with
  * --out also writes the full curves (loss / test loss / accuracy vs epoch and vs time) as JSON.
  */
@@ -8,19 +8,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GpuContext } from '../gpu/context';
+import { UsageError } from './usage';
 import { createNodeGpu } from '../gpu/node';
-import { formatRace, resolveRaceSpec, runRace, type RaceFile } from './optimizer-race';
+import { formatRace, resolveRaceSpec, runRace, type RaceFile } from '../experiments/optimizer-race';
 
-export async function main(argv: string[]): Promise<number> {
+export async function cmdRace(argv: string[]): Promise<number> {
   const args = argv.slice();
   const outIdx = args.indexOf('--out');
   const out = outIdx >= 0 ? args.splice(outIdx, 2)[1] : undefined;
   const quietIdx = args.indexOf('--quiet');
   const quiet = quietIdx >= 0 && args.splice(quietIdx, 1).length > 0;
-  if (args.length !== 1) {
-    process.stderr.write('usage: node scripts/optimizer-race.mjs <race.json> [--out result.json] [--quiet]\n');
-    return 2;
-  }
+  if (args.length !== 1) throw new UsageError('race takes one race file');
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const file = JSON.parse(readFileSync(args[0], 'utf8')) as RaceFile;
   file.spec = resolveRaceSpec(file.spec, (name) => new Uint8Array(readFileSync(resolve(root, 'public/datasets', name))));
