@@ -83,7 +83,7 @@ describe('examples run (reduced size)', () => {
           expect(rel(e.linearized!.loss, r.linearized!.loss)).toBeLessThan(1e-4);
           expect(rel(e.alignment!.ntk_centered, r.alignment!.ntk_centered)).toBeLessThan(1e-3);
           expect(rel(e.spectrum!.effectiveRank, r.spectrum!.effectiveRank)).toBeLessThan(1e-3);
-          if (r.grid) expect(e.grid!.actual.length).toBe(r.grid.actual.length);
+          expect(e.grid?.actual.length).toBe(r.grid?.actual.length);
         });
       }
       expect(ctx.liveTensors).toBe(0);
