@@ -31,7 +31,7 @@ import os
 import sys
 import time
 
-import numpy as np  # noqa: F401  (torch's own dependency; imported so a missing numpy fails here, clearly)
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -576,6 +576,31 @@ class Diverged(Exception):
     pass
 
 
+def js_number(x):
+    """x as JavaScript writes it (String(x)), so messages read as the runner's."""
+    if x == int(x) and abs(x) < 1e21:
+        return str(int(x))
+    s = repr(float(x))
+    if "e" in s:
+        mantissa, exponent = s.split("e")
+        e = int(exponent)
+        s = np.format_float_positional(x) if -7 < e < 21 else f"{mantissa}e{'+' if e > 0 else '-'}{abs(e)}"
+    return s
+
+
+def js_precision(x, digits=3):
+    """x.toPrecision(digits) as JavaScript writes it."""
+    if not math.isfinite(x):
+        return "Infinity" if x > 0 else "NaN"
+    if x == 0:
+        return "0." + "0" * (digits - 1)
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    e = int(exponent)
+    if e < -6 or e >= digits:
+        return f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return f"{x:.{digits - 1 - e}f}"
+
+
 def scaled(f, f0, alpha):
     """Section 8: h = f when alpha == 1 exactly, else alpha (f - f(theta0))."""
     return f if alpha == 1 else alpha * (f - f0)
@@ -716,8 +741,8 @@ def train(theta0, d, init, chunk):
             bad = int(first_bad[kind])
             if bad < never:
                 raise Diverged(
-                    f"learning rate {lr} diverged at step {bad}: the {kind} model's loss or parameters became "
-                    f"non-finite; try a learning rate below {stable_lr(theta0, d, chunk):.3g} "
+                    f"learning rate {js_number(lr)} diverged at step {bad}: the {kind} model's loss or parameters "
+                    f"became non-finite; try a learning rate below {js_precision(stable_lr(theta0, d, chunk))} "
                     f"(the NTK's stability bound 2n/lambda_max)")
 
     schedule = BatchSchedule(n, cfg["batch_size"], cfg["seed"])
