@@ -444,14 +444,22 @@ def kfac(layer, a, Sw, Gamma, n, with_blocks):
     kfac_s = torch.outer(eig_G, eig_A).reshape(-1)
     # ||F_l||, ||F_l - KFAC||, ||F_l - EKFAC|| in the eigenbasis, where both approximations are
     # diagonal: with B = Q^T F_l Q (diag B = s), ||F - EKFAC||^2 = ||offdiag B||^2 and
-    # ||F - KFAC||^2 = ||offdiag B||^2 + ||s - eig_G (x) eig_A||^2; a sum of non-negative terms,
-    # so an error of exactly 0 (a last linear layer under mse) comes out as round-off.
-    off2 = 0.0
-    for j0 in range(0, size, 2048):
-        block = Ghat.T @ Ghat[:, j0:j0 + 2048] / n  # columns j0.. of B
-        block[j0:j0 + block.shape[1]].diagonal().zero_()
-        off2 += float((block ** 2).sum())
-        del block
+    # ||F - KFAC||^2 = ||offdiag B||^2 + ||s - eig_G (x) eig_A||^2, so ekfac <= kfac always.
+    N = Ghat.shape[0]
+    if N < size:
+        # B = Ghat^T Ghat / n has the Frobenius norm of the N x N Gram Ghat Ghat^T / n. The
+        # difference ||B||^2 - ||s||^2 is taken in float64 from the same Ghat, so an error of
+        # exactly 0 (a last linear layer under mse) comes out at ~1e-8 ||F||, far below 1e-5.
+        gram = Ghat @ Ghat.T / n
+        off2 = max(0.0, float((gram ** 2).sum()) - float((s ** 2).sum()))
+        del gram
+    else:
+        off2 = 0.0
+        for j0 in range(0, size, 2048):
+            block = Ghat.T @ Ghat[:, j0:j0 + 2048] / n  # columns j0.. of B, its diagonal zeroed
+            block[j0:j0 + block.shape[1]].diagonal().zero_()
+            off2 += float((block ** 2).sum())
+            del block
     Gl2 = Gl.reshape(-1, size)
     entry = {
         "layer_index": layer["layer_index"], "type": layer["kind"], "param_offset": layer["offset"],
