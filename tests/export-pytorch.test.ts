@@ -94,6 +94,17 @@ const cnnScript = join(dir, 'cnn_8x8_relu_ce.py');
 const chunked = job(cnnScript, ['--chunk', '5', '--compute', 'jacobian,ntk,kfac,fisher', '--out', join(dir, 'cnn.chunked.json')]);
 const toyJob = job(writeScript(toySpec(), 'toy'), ['--compute', 'theta,outputs,outputs_test,loss,jacobian,ntk,alignment,kfac', '--out', join(dir, 'toy.json')]);
 const imageJob = job(writeScript(imageSpec(), 'image'), ['--out', join(dir, 'image.json')]);
+/** A layer above 2048 parameters (KFAC's Frobenius errors through the N x N Gram route). */
+const wideSpec = () =>
+  validateSpec({
+    name: 'wide layer',
+    model: { input: [3], layers: [{ type: 'dense', units: 40, activation: 'relu' }, { type: 'dense', units: 60, activation: 'tanh' }, { type: 'dense', units: 2, activation: 'linear' }] },
+    init: { seed: 8, scheme: 'standard', gain: 1.5 },
+    loss: 'mse',
+    data: { x: [[0.1, -1, 2], [1, 0.5, -0.3], [-0.7, 0.2, 0.9], [0.4, 1.1, -1.2], [-1.5, -0.2, 0.3]], y: [[1, 0], [0, 1], [0.5, -0.5], [-1, 2], [0.3, 0.3]] },
+    compute: ['kfac', 'fisher_frobenius'],
+  });
+const wideJob = job(writeScript(wideSpec(), 'wide'), ['--out', join(dir, 'wide.json')]);
 const hostileScript = writeScript(validateSpec({ ...tiny(), name: HOSTILE_NAME }), 'hostile');
 const hostileJob = job(hostileScript, ['--compute', 'loss', '--out', join(dir, 'hostile.json')]);
 const initSpec = validateSpec({ ...tiny(), params: undefined, init: { seed: 77, scheme: 'standard', gain: 1 } });
@@ -170,6 +181,21 @@ describe('generated data is embedded exactly', () => {
       expect(cmp.checks.length).toBeGreaterThan(10);
     });
   }
+});
+
+describe('KFAC of a layer above 2048 parameters', () => {
+  it('the Gram route of the Frobenius errors equals the float64 reference', { timeout: 600_000 }, async () => {
+    const run = await result(wideJob);
+    expect(run.code, run.stderr).toBe(0);
+    const spec = wideSpec();
+    expect(planModel(spec.model).paramLayers[1].size).toBeGreaterThan(2048);
+    const got = readJson(join(dir, 'wide.json'));
+    const cmp = compareResults(got, computeReferenceResults(spec), { n: spec.data.n, uniform: 1e-9 });
+    expect(cmp.failures).toEqual([]);
+    const layer = (got.kfac as { frob_err_ekfac: number; frob_err_kfac: number; frob_exact: number }[])[1];
+    expect(layer.frob_err_ekfac).toBeGreaterThan(1e-3 * layer.frob_exact);
+    expect(layer.frob_err_ekfac).toBeLessThanOrEqual(layer.frob_err_kfac);
+  });
 });
 
 // ---- the script's port of the lab's generator ------------------------------------------------

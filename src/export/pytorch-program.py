@@ -446,10 +446,12 @@ def kfac(layer, a, Sw, Gamma, n, with_blocks):
     # diagonal: with B = Q^T F_l Q (diag B = s), ||F - EKFAC||^2 = ||offdiag B||^2 and
     # ||F - KFAC||^2 = ||offdiag B||^2 + ||s - eig_G (x) eig_A||^2, so ekfac <= kfac always.
     N = Ghat.shape[0]
-    if N < size:
-        # B = Ghat^T Ghat / n has the Frobenius norm of the N x N Gram Ghat Ghat^T / n. The
-        # difference ||B||^2 - ||s||^2 is taken in float64 from the same Ghat, so an error of
-        # exactly 0 (a last linear layer under mse) comes out at ~1e-8 ||F||, far below 1e-5.
+    if size > 2048 and N < size:
+        # Large layers: B = Ghat^T Ghat / n has the Frobenius norm of the N x N Gram
+        # Ghat Ghat^T / n (O(N^2 P_l) instead of O(N P_l^2)). ||B||^2 - ||s||^2 is taken in
+        # float64 from the same Ghat, so an error of exactly 0 (a last linear layer under mse)
+        # comes out at ~1e-8 ||F|| (sqrt of float64 round-off), far below the 1e-5 tolerance.
+        # Smaller layers sum the off-diagonal directly: exact to round-off.
         gram = Ghat @ Ghat.T / n
         off2 = max(0.0, float((gram ** 2).sum()) - float((s ** 2).sum()))
         del gram
