@@ -142,10 +142,15 @@ export function SharePanel() {
         <button type="button" onClick={exportSpec} data-testid="export-spec">
           Spec JSON
         </button>
-        <button type="button" onClick={() => store.getState().exportPytorch()} disabled={exportPending !== null} data-testid="export-pytorch">
+        <button
+          type="button"
+          onClick={() => store.getState().exportPytorch()}
+          disabled={exportPending !== null}
+          title="A standalone Python program (torch ≥ 1.13 and numpy) with this run's model, θ₀ and data embedded, computing the headless runner's results: python3 script.py --out result.json [--device cuda]; --scale explains how to grow n and the width."
+          data-testid="export-pytorch"
+        >
           {exportPending !== null ? 'Exporting…' : 'PyTorch script'}
         </button>
-        <Tip label="PyTorch script" text="A standalone Python program (torch ≥ 1.13 and numpy) with this run's model, θ₀ and data embedded, computing the same results as the headless runner: python3 script.py --out result.json [--device cuda]. --scale explains how to grow n and the width." />
       </div>
       <div className="param">
         <label htmlFor="import-file">Import a spec or run JSON</label>
