@@ -121,6 +121,7 @@ const badArgs: [string[], RegExp][] = [
   [['--out', join(dir, 'no-such-dir', 'r.json')], /--out: the directory .*no-such-dir does not exist/],
 ];
 const badArgJobs = badArgs.map(([args]) => job(hostileScript, args));
+const cudaJob = job(hostileScript, ['--device', 'cuda', '--compute', 'loss', '--out', join(dir, 'cuda.json')]);
 const scaleJob = job(hostileScript, ['--scale']);
 
 beforeAll(() => {
@@ -293,6 +294,13 @@ describe('the exported program', () => {
       const run = await result(badArgJobs[i]);
       expect(run.code, badArgs[i][0].join(' ')).toBe(2);
       expect(run.stderr).toMatch(badArgs[i][1]);
+    }
+    // --device cuda: refused where torch sees no CUDA device (CI), computed where it does.
+    const cuda = await result(cudaJob);
+    if (cuda.code === 0) expect(readJson(join(dir, 'cuda.json')).loss).toBeCloseTo(fixtures.find((f) => f.name === 'mlp_tiny_tanh_mse')!.expected.loss as number, 9);
+    else {
+      expect(cuda.code).toBe(2);
+      expect(cuda.stderr).toMatch(/--device cuda: this PyTorch sees no CUDA device \(torch\.cuda\.is_available\(\) is False\)/);
     }
     const scale = await result(scaleJob);
     expect(scale.code).toBe(0);

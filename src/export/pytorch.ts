@@ -18,7 +18,7 @@
  */
 import program from './pytorch-program.py?raw';
 import { version as LAB_VERSION } from '../../package.json';
-import { planOf } from '../spec/validate';
+import { planOf, RESULT_KEYS } from '../spec/validate';
 import type { ResolvedSpec } from '../spec/types';
 import type { ModelPlan } from '../nn/layout';
 
@@ -74,7 +74,9 @@ export function exportPlan(spec: ResolvedSpec): ExportPlan {
   const P = planOf(spec).P;
   const notes: string[] = [];
   const explicit = spec.compute !== null;
-  const requested = explicit ? spec.compute! : [...EXPORTED_KEYS].filter((k) => k !== 'train' || spec.train !== null);
+  // The runner's default: every key it knows (a key added to the runner later and not exported
+  // here is skipped with a note, or refused when compute asks for it).
+  const requested = explicit ? spec.compute! : RESULT_KEYS.filter((k) => k !== 'train' || spec.train !== null);
   const wanted = new Set<string>();
   for (const key of requested) {
     if (!(EXPORTED_KEYS as readonly string[]).includes(key)) {
