@@ -92,6 +92,16 @@ const fixtureJobs = fixtures.map((fx) => {
 const cnn = fixtureJobs.find((f) => f.fx.name === 'cnn_8x8_relu_ce')!;
 const cnnScript = join(dir, 'cnn_8x8_relu_ce.py');
 const chunked = job(cnnScript, ['--chunk', '5', '--compute', 'jacobian,ntk,kfac,fisher', '--out', join(dir, 'cnn.chunked.json')]);
+/** No test set, mse training with alpha != 1 (closed form without test outputs), relu. */
+const noTestSpec = () =>
+  validateSpec({
+    ...tiny(),
+    name: 'no test set',
+    model: { input: [2], layers: [{ type: 'dense', units: 8, activation: 'relu' }, { type: 'dense', units: 3, activation: 'linear' }] },
+    data: { ...(tiny().data as object), x_test: undefined, y_test: undefined },
+    train: { optimizer: 'gd', lr: 0.3, steps: 6, alpha: 2, checkpoints: [0, 1, 6] },
+  });
+const noTestJob = job(writeScript(noTestSpec(), 'notest'), ['--out', join(dir, 'notest.json')]);
 const toyJob = job(writeScript(toySpec(), 'toy'), ['--compute', 'theta,outputs,outputs_test,loss,jacobian,ntk,alignment,kfac', '--out', join(dir, 'toy.json')]);
 const imageJob = job(writeScript(imageSpec(), 'image'), ['--out', join(dir, 'image.json')]);
 /** A layer above 2048 parameters (KFAC's Frobenius errors through the N x N Gram route). */
@@ -165,8 +175,9 @@ describe('exported scripts reproduce every public fixture', () => {
   });
 });
 
-describe('generated data is embedded exactly', () => {
+describe('scripts equal the float64 reference: generated data embedded exactly, no test set', () => {
   for (const [what, make, index, file] of [
+    ['no test set, mse training at alpha 2 (closed form on the training set only)', noTestSpec, noTestJob, 'notest.json'],
     ['a generated toy (moons), SGD spec', toySpec, toyJob, 'toy.json'],
     ['an image subset (digits, 3 classes, label noise), CNN, mse, alpha 3', imageSpec, imageJob, 'image.json'],
   ] as const) {
