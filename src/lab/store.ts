@@ -11,7 +11,7 @@ import { DEFAULT_DOC, type LabDoc } from './doc/document';
 import { checkDoc, errorMessage, validateLabSpec } from './doc/check';
 import { expandRuns } from './doc/compare';
 import { sessionOptionsFor } from './doc/session-options';
-import type { BackendKind, FromWorker, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
+import type { BackendKind, FromWorker, PytorchScript, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { appendEvents, emptySeries, type Series } from './series';
 
 export interface Banner {
@@ -59,6 +59,9 @@ export interface LabState {
   speed: number;
   theme: 'light' | 'dark';
   deviceLost: boolean;
+  /** Request id of a PyTorch export in progress, and the last exported script (the UI downloads it). */
+  exportPending: number | null;
+  pytorchScript: (PytorchScript & { requestId: number }) | null;
 }
 
 export const docKeyOf = (doc: LabDoc): string => JSON.stringify(doc);
@@ -81,6 +84,8 @@ export function initialState(doc: LabDoc = DEFAULT_DOC, extra: Partial<LabState>
     speed: 5,
     theme: 'light',
     deviceLost: false,
+    exportPending: null,
+    pytorchScript: null,
     ...extra,
   };
 }
@@ -159,6 +164,10 @@ export function reduceMessage(s: LabState, m: FromWorker): Partial<LabState> {
         deviceLost: true,
         banners: withBanner(s, banner('error', `The GPU device was lost (${m.message}). Recovering from the last state…`, 'device')),
       };
+    case 'pytorchScript':
+      if (m.requestId !== s.exportPending) return {};
+      if ('error' in m.result) return { exportPending: null, banners: withBanner(s, banner('error', `PyTorch export: ${m.result.error}`, 'export')) };
+      return { exportPending: null, pytorchScript: { ...m.result, requestId: m.requestId } };
     case 'recovered':
       return {
         deviceLost: false,
@@ -189,6 +198,8 @@ export interface LabActions {
   setSpeed(stepsPerTick: number): void;
   requestCurvature(): void;
   requestAnalysis(): void;
+  /** Ask the worker for the selected run's spec as a PyTorch script (lands in `pytorchScript`). */
+  exportPytorch(): void;
   receive(messages: FromWorker[]): void;
   notify(level: Banner['level'], text: string, id?: string): void;
   dismiss(id: string): void;
@@ -199,6 +210,7 @@ export interface LabActions {
 export type LabStore = StoreApi<LabState & LabActions>;
 
 let analysisSeq = 0;
+let exportSeq = 0;
 /** Largest model whose curvature report is computed automatically at the end of a run. */
 export const AUTO_CURVATURE_MAX_P = 20_000;
 
@@ -270,6 +282,13 @@ export function createLabStore(send: (m: ToWorker) => void, init: Partial<LabSta
         const id = ++analysisSeq;
         set({ analysisPending: id, analysisError: null });
         send({ type: 'analyze', requestId: id, spec: expandRuns(s.doc)[0].spec });
+      },
+      exportPytorch() {
+        const s = get();
+        const runs = expandRuns(s.doc);
+        const id = ++exportSeq;
+        set({ exportPending: id });
+        send({ type: 'exportPytorch', requestId: id, spec: runs[Math.min(s.selected, runs.length - 1)].spec });
       },
       receive(messages) {
         let s = get();

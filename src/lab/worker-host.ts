@@ -17,6 +17,7 @@ import { isImageData, resolveImageSpec, checkImageData, type ImageSet } from '..
 import { checkLabLimits, errorMessage } from './doc/check';
 import type { BackendKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { errorCode, SpecError } from '../experiment/errors';
+import { exportPytorch } from '../export/pytorch';
 
 /** What the host needs from an engine. */
 export interface LabBackend {
@@ -119,6 +120,10 @@ export class WorkerHost {
         break;
       case 'simulateDeviceLoss':
         this.backend?.loseDevice();
+        break;
+      case 'exportPytorch':
+        // Text generation only (no device work), so not on the GPU queue.
+        void this.exportPytorch(m.requestId, m.spec);
         break;
     }
   }
@@ -333,6 +338,16 @@ export class WorkerHost {
       this.env.post({ type: 'analysis', requestId, result });
     } catch (e) {
       this.error(e, null, requestId);
+    }
+  }
+
+  /** The PyTorch script of a spec, with image sets resolved to their pixels (as for a run). */
+  async exportPytorch(requestId: number, raw: ExperimentSpec): Promise<void> {
+    try {
+      const { script, filename } = exportPytorch(await this.prepare(raw));
+      this.env.post({ type: 'pytorchScript', requestId, result: { script, filename } });
+    } catch (e) {
+      this.env.post({ type: 'pytorchScript', requestId, result: { error: errorMessage(e) } });
     }
   }
 
