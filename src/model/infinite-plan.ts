@@ -1,0 +1,136 @@
+/**
+ * The architecture as the infinite-width recursion sees it (fixture README section 13): which
+ * specs have an infinite-width limit, and the sequence of map operations (dense, conv, pool; flatten
+ * changes nothing). Hidden widths are gone; only the input shape, kernels, strides, paddings,
+ * pooling sizes, activations, sigma_w, sigma_b and the output count c remain. Shared by the GPU
+ * kernels (src/geometry/infinite-kernels.ts) and their float64 twin (src/reference/infinite.ts).
+ */
+import { planModel, SpecError, type ModelPlan } from '../nn/layout';
+import type { Activation, ResolvedModel } from '../spec/types';
+
+/** One step of the recursion (flatten layers are dropped: they change nothing). */
+export type InfiniteOp =
+  | {
+      kind: 'conv';
+      layerIndex: number;
+      activation: Activation;
+      hIn: number;
+      wIn: number;
+      hOut: number;
+      wOut: number;
+      kernel: number;
+      stride: number;
+      padding: number;
+    }
+  | { kind: 'dense'; layerIndex: number; activation: Activation; positionsIn: number }
+  | { kind: 'pool'; layerIndex: number; hIn: number; wIn: number; hOut: number; wOut: number; size: number };
+
+/** The architecture as the infinite-width recursion sees it (widths are gone, except c). */
+export interface InfinitePlan {
+  /** Input channels C (a vector input [d] is d channels at one position). */
+  channels: number;
+  h: number;
+  w: number;
+  /** C * h * w: the length of one example's input. */
+  inputSize: number;
+  ops: InfiniteOp[];
+  sigmaW: number;
+  sigmaB: number;
+  /** Outputs of the last parametrized layer (the kernels are nngp (x) I_c, ntk (x) I_c). */
+  c: number;
+  /** The largest number of positions of any map (the input's included). */
+  maxPositions: number;
+}
+
+/** Positions of a map after op `i` (before the first op: the input's). */
+export function positionsAfter(plan: InfinitePlan, i: number): number {
+  if (i < 0) return plan.h * plan.w;
+  const op = plan.ops[i];
+  return op.kind === 'dense' ? 1 : op.hOut * op.wOut;
+}
+
+/**
+ * The infinite-width plan of a model, or a SpecError naming the field that rules it out:
+ * the NTK parameterization, a linear last parametrized layer followed only by flatten, and a
+ * single output position (so that the outputs are c independent identical channels).
+ */
+export function infinitePlan(model: ResolvedModel, plan: ModelPlan = planModel(model)): InfinitePlan {
+  if (model.parameterization !== 'ntk') {
+    throw new SpecError('model.parameterization', '"ntk" for the infinite-width kernels (key "infinite")', JSON.stringify(model.parameterization));
+  }
+  for (const key of ['sigmaW', 'sigmaB'] as const) {
+    const v = model[key];
+    if (!Number.isFinite(v) || v < 0) throw new SpecError(key === 'sigmaW' ? 'model.sigma_w' : 'model.sigma_b', 'a finite non-negative number', String(v));
+  }
+  const last = plan.paramLayers[plan.paramLayers.length - 1];
+  if (last.activation !== 'linear') {
+    throw new SpecError(`model.layers[${last.layerIndex}].activation`, '"linear" in the last dense/conv2d layer for the infinite-width kernels (key "infinite")', JSON.stringify(last.activation));
+  }
+  for (const l of plan.layers) {
+    if (l.layerIndex > last.layerIndex && l.kind !== 'flatten') {
+      throw new SpecError(`model.layers[${l.layerIndex}]`, 'only flatten after the last dense/conv2d layer for the infinite-width kernels (key "infinite")', `"${l.kind}"`);
+    }
+  }
+  if (last.positions !== 1) {
+    throw new SpecError(
+      `model.layers[${last.layerIndex}]`,
+      'a last dense/conv2d layer with one output position for the infinite-width kernels (key "infinite"; its outputs must be c identical channels)',
+      `${last.positions} positions`,
+    );
+  }
+  const [channels, h, w] = plan.input.length === 1 ? [plan.input[0], 1, 1] : plan.input;
+  const ops: InfiniteOp[] = [];
+  let maxPositions = h * w;
+  let positions = h * w;
+  for (const l of plan.layers) {
+    if (l.kind === 'flatten') continue;
+    if (l.kind === 'dense') {
+      ops.push({ kind: 'dense', layerIndex: l.layerIndex, activation: l.activation, positionsIn: positions });
+      positions = 1;
+    } else if (l.kind === 'conv2d') {
+      ops.push({
+        kind: 'conv',
+        layerIndex: l.layerIndex,
+        activation: l.activation,
+        hIn: l.h,
+        wIn: l.w,
+        hOut: l.hOut,
+        wOut: l.wOut,
+        kernel: l.kernel,
+        stride: l.stride,
+        padding: l.padding,
+      });
+      positions = l.hOut * l.wOut;
+    } else {
+      const [, hIn, wIn] = l.inShape;
+      const [, hOut, wOut] = l.outShape;
+      ops.push({ kind: 'pool', layerIndex: l.layerIndex, hIn, wIn, hOut, wOut, size: l.size });
+      positions = hOut * wOut;
+    }
+    maxPositions = Math.max(maxPositions, positions);
+  }
+  return { channels, h, w, inputSize: channels * h * w, ops, sigmaW: model.sigmaW, sigmaB: model.sigmaB, c: plan.c, maxPositions };
+}
+
+/** A set of inputs: `n` examples of `plan.inputSize` values each, row-major (NCHW). */
+export interface InputSet {
+  x: ArrayLike<number>;
+  n: number;
+}
+
+/** The kernels between a set of inputs and the training set. */
+export interface CrossKernels {
+  /** m x n, row-major: rows are the set's examples, columns the training examples. */
+  nngp: Float64Array;
+  ntk: Float64Array;
+}
+
+/** The analytic kernels of a training set and of extra input sets against it. */
+export interface InfiniteKernels {
+  /** n x n, row-major, symmetric (the factor of nngp (x) I_c). */
+  nngp: Float64Array;
+  /** n x n, row-major, symmetric (the factor of ntk (x) I_c). */
+  ntk: Float64Array;
+  /** One entry per extra input set, in order. */
+  extras: CrossKernels[];
+}

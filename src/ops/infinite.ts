@@ -1,0 +1,136 @@
+/**
+ * Wrappers of shaders/infinite_maps.wgsl and shaders/infinite_act.wgsl: the steps of the
+ * infinite-width recursion on a chunk of B example pairs (maps [B][P][P], float32). The float64
+ * twins are the functions of the same names in src/reference/infinite.ts.
+ */
+import { Uniforms, type GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import type { Activation } from '../spec/types';
+import type { InfiniteOp } from '../model/infinite-plan';
+import { DEFAULT_RULE, type QuadratureRule } from '../math/infinite-quadrature';
+import { need, run1d } from './dispatch';
+
+type ConvOp = Extract<InfiniteOp, { kind: 'conv' }>;
+type PoolOp = Extract<InfiniteOp, { kind: 'pool' }>;
+
+interface MapUniforms {
+  count: number;
+  pIn?: number;
+  pOut?: number;
+  C?: number;
+  geometry?: [number, number, number, number];
+  conv?: [number, number, number, number];
+  sigmaW?: number;
+  sigmaB?: number;
+}
+
+function mapUniforms(u: MapUniforms): ArrayBuffer {
+  const sw = u.sigmaW ?? 0;
+  const sb = u.sigmaB ?? 0;
+  return new Uniforms()
+    .u32(u.count, u.pIn ?? 0, u.pOut ?? 0, u.C ?? 0)
+    .u32(...(u.geometry ?? [0, 0, 0, 0]))
+    .u32(...(u.conv ?? [0, 0, 0, 0]))
+    .f32(sw * sw, sb * sb, 0, 0)
+    .bytes();
+}
+
+function runMaps(ctx: GpuContext, entry: string, total: number, inputs: Tensor[], outputs: Tensor[], uniforms: ArrayBuffer): void {
+  run1d(ctx, { shader: 'infinite_maps', entry, total, inputs, outputs, uniforms });
+}
+
+/** K, T (B x P x P) of the input: K = (1/C) x_a . x_b per position pair, T = 0. */
+export function infInputMap(ctx: GpuContext, pairs: Tensor, X: Tensor, K: Tensor, T: Tensor, B: number, channels: number, positions: number): void {
+  const total = B * positions * positions;
+  need(pairs, 2 * B, 'infInputMap pairs');
+  need(K, total, 'infInputMap K');
+  need(T, total, 'infInputMap T');
+  runMaps(ctx, 'input_map', total, [pairs, X, ctx.placeholder], [K, T], mapUniforms({ count: total, pOut: positions, C: channels }));
+}
+
+/** Sigma, Theta (B x Po x Po) of a conv layer from K, T (B x Pi x Pi). */
+export function infConvMap(ctx: GpuContext, op: ConvOp, K: Tensor, T: Tensor, sigma: Tensor, theta: Tensor, B: number, sigmaW: number, sigmaB: number): void {
+  const pIn = op.hIn * op.wIn;
+  const pOut = op.hOut * op.wOut;
+  const total = B * pOut * pOut;
+  need(K, B * pIn * pIn, 'infConvMap K');
+  need(T, B * pIn * pIn, 'infConvMap T');
+  need(sigma, total, 'infConvMap Sigma');
+  need(theta, total, 'infConvMap Theta');
+  const u = mapUniforms({
+    count: total,
+    pIn,
+    pOut,
+    geometry: [op.hIn, op.wIn, op.hOut, op.wOut],
+    conv: [op.kernel, op.stride, op.padding, 0],
+    sigmaW,
+    sigmaB,
+  });
+  runMaps(ctx, 'conv_map', total, [ctx.placeholder, K, T], [sigma, theta], u);
+}
+
+/** Sigma, Theta (B values) of a dense layer: means of the P same-position entries. */
+export function infDenseMap(ctx: GpuContext, K: Tensor, T: Tensor, sigma: Tensor, theta: Tensor, B: number, positions: number, sigmaW: number, sigmaB: number): void {
+  need(K, B * positions * positions, 'infDenseMap K');
+  need(T, B * positions * positions, 'infDenseMap T');
+  need(sigma, B, 'infDenseMap Sigma');
+  need(theta, B, 'infDenseMap Theta');
+  runMaps(ctx, 'dense_map', B, [ctx.placeholder, K, T], [sigma, theta], mapUniforms({ count: B, pIn: positions, sigmaW, sigmaB }));
+}
+
+/** Window means of K and T (avgpool2d). */
+export function infPoolMap(ctx: GpuContext, op: PoolOp, K: Tensor, T: Tensor, outK: Tensor, outT: Tensor, B: number): void {
+  const pIn = op.hIn * op.wIn;
+  const pOut = op.hOut * op.wOut;
+  const total = B * pOut * pOut;
+  need(K, B * pIn * pIn, 'infPoolMap K');
+  need(outK, total, 'infPoolMap output');
+  const u = mapUniforms({ count: total, pIn, pOut, geometry: [op.hIn, op.wIn, op.hOut, op.wOut], conv: [0, 0, 0, op.size] });
+  runMaps(ctx, 'pool_map', total, [ctx.placeholder, K, T], [outK, outT], u);
+}
+
+/** vars[a, p] = sigma[b, p, p] for the self pairs b = (a, a) of the chunk. */
+export function infDiagonal(ctx: GpuContext, pairs: Tensor, sigma: Tensor, vars: Tensor, B: number, positions: number): void {
+  need(sigma, B * positions * positions, 'infDiagonal map');
+  runMaps(ctx, 'diagonal', B * positions, [pairs, sigma, ctx.placeholder], [vars, ctx.placeholderOut], mapUniforms({ count: B * positions, pIn: positions }));
+}
+
+/**
+ * Entries per dispatch of the quadrature kernel (each entry evaluates 2,500 to 10,000 nodes):
+ * long dispatches are split so that none runs for seconds, which a hardware GPU's watchdog
+ * may kill.
+ */
+export const QUADRATURE_ENTRIES_PER_DISPATCH = 1 << 15;
+
+/** K <- E[phi phi], T <- T E[phi' phi'] in place, for B pairs of P x P maps (linear: nothing). */
+export function infActivation(
+  ctx: GpuContext,
+  act: Activation,
+  pairs: Tensor,
+  vars: Tensor,
+  K: Tensor,
+  T: Tensor,
+  B: number,
+  positions: number,
+  rule: QuadratureRule = DEFAULT_RULE,
+): void {
+  if (act === 'linear') return;
+  const total = B * positions * positions;
+  need(K, total, 'infActivation K');
+  need(T, total, 'infActivation T');
+  need(pairs, 2 * B, 'infActivation pairs');
+  const smooth = act === 'tanh' || act === 'sigmoid';
+  const perDispatch = smooth ? QUADRATURE_ENTRIES_PER_DISPATCH : total;
+  for (let offset = 0; offset < total; offset += perDispatch) {
+    const count = Math.min(perDispatch, total - offset);
+    run1d(ctx, {
+      shader: 'infinite_act',
+      entry: smooth ? 'quadrature' : 'relu',
+      constants: smooth ? { ACT: act === 'tanh' ? 1 : 3 } : undefined,
+      total: count,
+      inputs: [pairs, vars],
+      outputs: [K, T],
+      uniforms: new Uniforms().u32(count, offset, positions, 0).f32(rule.h, rule.L, 0, 0).bytes(),
+    });
+  }
+}
