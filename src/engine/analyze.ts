@@ -31,8 +31,8 @@ export interface AnalyzeOptions extends KernelOptions {
   onNote?: (note: string) => void;
 }
 
-/** Keys computed at theta0 by this module. */
-export const STATIC_KEYS = RESULT_KEYS.filter((k) => k !== 'train');
+/** Keys computed at theta0 by this module (not `train`, nor `infinite`: src/engine/infinite.ts). */
+export const STATIC_KEYS = RESULT_KEYS.filter((k) => k !== 'train' && k !== 'infinite');
 
 /** Inputs and targets of one data split, on the GPU. */
 export interface DeviceSplit {

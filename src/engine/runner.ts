@@ -5,24 +5,35 @@
  */
 import type { GpuContext } from '../gpu/context';
 import type { ResolvedSpec } from '../spec/types';
-import { analyze, applicableKeys } from './analyze';
+import { analyze, applicableKeys, STATIC_KEYS } from './analyze';
 import { trainTrajectory } from '../dynamics/trajectory';
+import { infiniteKey, infiniteProblem } from './infinite';
 
 export interface RunOptions {
   onNote?: (note: string) => void;
 }
 
-/** The keys a spec asks for (explicit `compute`, or all that apply). */
+/**
+ * The keys a spec asks for (explicit `compute`, or all that apply). `infinite` applies to
+ * NTK-parameterized specs with an infinite-width limit (src/model/infinite-plan.ts).
+ */
 export function requestedKeys(spec: ResolvedSpec): string[] {
   if (spec.compute) return spec.compute;
   const keys = applicableKeys(spec);
   if (spec.train) keys.push('train');
+  if (!infiniteProblem(spec)) keys.push('infinite');
   return keys;
 }
 
 export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
   const keys = new Set(requestedKeys(spec));
-  const result = await analyze(ctx, spec, { keys, onNote: opts.onNote });
+  // Refuse `infinite` before any work (one line naming the field).
+  const problem = infiniteProblem(spec);
+  if (keys.has('infinite') && problem) throw problem;
+  if (!spec.compute && problem && spec.model.parameterization === 'ntk') opts.onNote?.(`infinite skipped: ${problem.message}`);
+  const staticKeys = STATIC_KEYS.some((k) => keys.has(k));
+  const result = staticKeys ? await analyze(ctx, spec, { keys, onNote: opts.onNote }) : {};
   if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
+  if (keys.has('infinite')) result.infinite = await infiniteKey(ctx, spec);
   return result;
 }

@@ -6,7 +6,7 @@
  * kernels (src/geometry/infinite-kernels.ts) and their float64 twin (src/reference/infinite.ts).
  */
 import { planModel, SpecError, type ModelPlan } from '../nn/layout';
-import type { Activation, ResolvedModel } from '../spec/types';
+import type { Activation, ResolvedModel, ResolvedSpec } from '../spec/types';
 
 /** One step of the recursion (flatten layers are dropped: they change nothing). */
 export type InfiniteOp =
@@ -133,4 +133,28 @@ export interface InfiniteKernels {
   ntk: Float64Array;
   /** One entry per extra input set, in order. */
   extras: CrossKernels[];
+}
+
+/**
+ * Why the runner's `infinite` key cannot be computed for a spec, or null: the model must have an
+ * infinite-width plan (`infinitePlan`), and a train section must be one that function space can
+ * follow (gd or sgd, with or without momentum; no weight decay, which acts on theta itself).
+ */
+export function infiniteProblem(spec: ResolvedSpec): SpecError | null {
+  try {
+    infinitePlan(spec.model);
+  } catch (e) {
+    if (e instanceof SpecError) return e;
+    throw e;
+  }
+  const t = spec.train;
+  if (t) {
+    if (t.optimizer !== 'gd' && t.optimizer !== 'sgd') {
+      return new SpecError('train.optimizer', '"gd" or "sgd" for the infinite-width network in function space (key "infinite")', JSON.stringify(t.optimizer));
+    }
+    if (t.weightDecay !== 0) {
+      return new SpecError('train.weight_decay', '0 for the infinite-width network (key "infinite": weight decay has no function-space form)', String(t.weightDecay));
+    }
+  }
+  return null;
 }

@@ -22,12 +22,14 @@ import {
   whitenRows,
 } from './geometry';
 import { trainResults, type TrainProblem } from './train';
+import { infiniteReference } from './infinite-result';
+import { infiniteProblem } from '../model/infinite-plan';
 import { list, nest } from './nested';
 
 /**
  * The keys that apply to a spec by default: everything, except `outputs_test` / `loss_test`
- * without test data, `fisher` when P > options.fisher_max_params, and `train` without a
- * train section.
+ * without test data, `fisher` when P > options.fisher_max_params, `train` without a
+ * train section, and `infinite` without an infinite-width limit (src/model/infinite-plan.ts).
  */
 export function defaultResultKeys(spec: ResolvedSpec, plan: ModelPlan = planModel(spec.model)): Set<ResultKey> {
   const keys = new Set<ResultKey>(RESULT_KEYS);
@@ -37,6 +39,7 @@ export function defaultResultKeys(spec: ResolvedSpec, plan: ModelPlan = planMode
   }
   if (plan.P > spec.options.fisher_max_params) keys.delete('fisher');
   if (!spec.train) keys.delete('train');
+  if (infiniteProblem(spec)) keys.delete('infinite');
   return keys;
 }
 
@@ -166,6 +169,9 @@ export function computeReferenceResults(spec: ResolvedSpec, keys?: ReadonlySet<s
         r.train = trainResults(pb);
         break;
       }
+      case 'infinite':
+        r.infinite = infiniteReference(spec);
+        break;
     }
   }
   return r;

@@ -43,6 +43,7 @@ export const RESULT_KEYS = [
   'fisher_frobenius',
   'kfac',
   'train',
+  'infinite',
 ] as const;
 export type ResultKey = (typeof RESULT_KEYS)[number];
 

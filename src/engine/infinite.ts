@@ -1,0 +1,24 @@
+/**
+ * The runner's `infinite` key on the GPU (fixture README section 13): the analytic NNGP / NTK by
+ * the WGSL kernels (src/geometry/infinite-kernels.ts), then the function-space training of the
+ * infinite-width predictor in float64 with the batches of the actual / linearized models.
+ */
+import type { GpuContext } from '../gpu/context';
+import type { ResolvedSpec } from '../spec/types';
+import { infinitePlan, infiniteProblem } from '../model/infinite-plan';
+import { infiniteKernels, type InfiniteKernelOptions } from '../geometry/infinite-kernels';
+import { infiniteResult } from '../reference/infinite-result';
+import { BatchSchedule } from '../dynamics/trainer';
+
+export { infiniteProblem };
+
+export async function infiniteKey(ctx: GpuContext, spec: ResolvedSpec, opts: InfiniteKernelOptions = {}): Promise<Record<string, unknown>> {
+  const problem = infiniteProblem(spec);
+  if (problem) throw problem;
+  const plan = infinitePlan(spec.model);
+  const extras = spec.data.nTest > 0 ? [{ x: spec.data.xTest, n: spec.data.nTest }] : [];
+  const kernels = await infiniteKernels(ctx, plan, { x: spec.data.x, n: spec.data.n }, extras, opts);
+  const t = spec.train;
+  const schedule = t && t.batchSize < spec.data.n ? new BatchSchedule(spec.data.n, t.batchSize, t.seed) : null;
+  return infiniteResult(spec, kernels, schedule ? () => schedule.next() : undefined);
+}
