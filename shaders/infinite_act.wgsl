@@ -9,7 +9,7 @@
 //
 // Entry points (1-D over `count` entries starting at entry `offset`, 256 per workgroup):
 //   relu    the arc-cosine kernels: with rho = S12 / den, t = arccos(rho),
-//           K = den/(2 pi) (sin t + (pi - t) rho), d = (pi - t)/(2 pi).
+//           d = (pi - t)/(2 pi) = 1/2 - t/(2 pi), K = den (sin t/(2 pi) + d rho).
 //           den = S11 when S11 == S22 (else sqrt(S11) sqrt(S22)), and rho = 1 (t = 0 exactly)
 //           when S12 >= den or the entry is a diagonal one (same example, same position): the
 //           angle near rho = 1 is ~ sqrt(2 (1 - rho)), so one float32 rounding below 1 would move
@@ -30,6 +30,7 @@ override ACT: u32 = 1u;
 
 const PI: f32 = 3.14159265358979;
 const INV_SQRT_2PI: f32 = 0.398942280401433;
+const INV_2PI: f32 = 0.159154943091895;
 
 struct Params { count: u32, offset: u32, P: u32, _p0: u32, h: f32, L: f32, _p1: f32, _p2: f32 }
 
@@ -86,8 +87,11 @@ fn relu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (e.s12 >= den || e.diag) { rho = 1.0; }
   let t = acos_accurate(rho);
   let sin_t = sqrt((1.0 - rho) * (1.0 + rho));
-  K[i] = den / (2.0 * PI) * (sin_t + (PI - t) * rho);
-  T[i] = T[i] * ((PI - t) / (2.0 * PI));
+  // (pi - t)/(2 pi) as 1/2 - t/(2 pi): exactly 1/2 at t = 0 (no division rounding), so an
+  // identical pair gets K = den/2 and T = Theta/2 exactly.
+  let d = 0.5 - t * INV_2PI;
+  K[i] = den * (sin_t * INV_2PI + d * rho);
+  T[i] = T[i] * d;
 }
 
 // tanh with no cancellation near 0 (Cephes polynomial below 0.625), as in elementwise.wgsl.

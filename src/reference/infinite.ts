@@ -143,7 +143,7 @@ export function poolMap(op: Extract<InfiniteOp, { kind: 'pool' }>, K: Float64Arr
  * same position, or bitwise-equal examples, where s12 = s11 = s22) must give t = 0 exactly:
  * the denominator is taken as s11 itself when s11 == s22 (not sqrt(s11 s22), which an
  * approximate GPU square root need not round back), and rho = 1 whenever s12 >= denominator.
- * The GPU kernel uses the same rule. A zero variance (a zero input without bias) gives
+ * The GPU kernel uses the same rule, and d = 1/2 - t/(2 pi) (exactly 1/2 at t = 0). A zero variance (a zero input without bias) gives
  * k = 0, d = 0 (relu(0) = 0, step(0) = 0): what multiplies them is then 0 anyway.
  */
 export function reluExpectations(s11: number, s12: number, s22: number): { k: number; d: number } {
@@ -153,7 +153,9 @@ export function reluExpectations(s11: number, s12: number, s22: number): { k: nu
   if (rho < -1) rho = -1;
   const t = rho === 1 ? 0 : Math.acos(rho);
   const sinT = Math.sqrt((1 - rho) * (1 + rho));
-  return { k: (den / (2 * Math.PI)) * (sinT + (Math.PI - t) * rho), d: (Math.PI - t) / (2 * Math.PI) };
+  // (pi - t)/(2 pi) written as 1/2 - t/(2 pi): exactly 1/2 at t = 0, so k = den/2 exactly too.
+  const d = 0.5 - t / (2 * Math.PI);
+  return { k: den * (sinT / (2 * Math.PI) + d * rho), d };
 }
 
 /** E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for any activation. */
