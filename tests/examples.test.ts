@@ -10,6 +10,7 @@ import { validateSpec } from '../src/spec/validate';
 import { loadImageSetFromDisk } from '../src/data/image-files';
 import { createSession } from '../src/dynamics/session';
 import { resolveRaceSpec, runRace, type RaceFile } from '../src/curvature/race';
+import { runConvergence, validateConvergence } from '../src/experiments/infinite-convergence';
 
 const dir = resolve(__dirname, '../examples');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
@@ -46,6 +47,13 @@ describe('examples run (reduced size)', () => {
         const res = await runRace(ctx, small);
         expect(res.contestants.length).toBe(race.race.contestants.length);
         for (const c of res.contestants) expect(c.records.every((r) => Number.isFinite(r.loss))).toBe(true);
+      } else if (raw.convergence) {
+        // The empirical NTK against the analytic one at two small widths, one seed.
+        expect(() => validateConvergence(raw)).not.toThrow();
+        const small = validateConvergence({ ...raw, convergence: { widths: [8, 32], seeds: 1 }, spec: shrink(raw.spec, 0) });
+        const res = await runConvergence(ctx, small, { imageSet: loadImageSetFromDisk });
+        expect(res.rows.map((r) => r.width)).toEqual([8, 32]);
+        for (const r of res.rows) expect(r.mean > 0 && Number.isFinite(r.mean)).toBe(true);
       } else {
         // The full-size spec validates as written.
         expect(() => validateSpec(raw, { imageSet: loadImageSetFromDisk })).not.toThrow();

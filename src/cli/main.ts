@@ -17,6 +17,7 @@ import { summarizeSession } from '../dynamics/summary';
 import { difficultyGroups } from '../dynamics/groups';
 import { planModel, numel } from '../nn/layout';
 import type { ResolvedSpec } from '../spec/types';
+import { formatConvergence, runConvergence, validateConvergence } from '../experiments/infinite-convergence';
 
 const USAGE = `usage:
   lab run <spec.json> [--out <result.json>] [--compute key1,key2]
@@ -25,6 +26,9 @@ const USAGE = `usage:
   lab session <spec.json> [--out <events.json>] [--every k] [--kernel-every e] [--grid-every g]
       train the actual and linearized models of a spec (train section required) as the lab does,
       print a summary and write every metric event as JSON
+  lab convergence <file.json> [--out <result.json>] [--widths w1,w2,..] [--seeds k]
+      the empirical NTK's relative distance to the analytic infinite-width NTK against width, at
+      initialization (examples/infinite-width-convergence.json); prints a markdown table
   lab compare <result.json> <fixture.json>
       check a result against a fixture's "expected" with the fixture README's tolerances
   lab info
@@ -160,6 +164,32 @@ function jsonTypedArrays(_key: string, value: unknown): unknown {
   return ArrayBuffer.isView(value) && !(value instanceof DataView) ? Array.from(value as Float32Array) : value;
 }
 
+async function cmdConvergence(args: string[]): Promise<number> {
+  const out = arg(args, '--out');
+  const widths = arg(args, '--widths');
+  const seeds = arg(args, '--seeds');
+  if (args.length !== 1) throw new UsageError('convergence takes one file');
+  const raw = parseSpecText(readText(args[0], 'file'), args[0]) as Record<string, any>;
+  if (raw && typeof raw === 'object' && raw.convergence && typeof raw.convergence === 'object') {
+    if (widths !== undefined) raw.convergence.widths = widths.split(',').map((w) => Number(w.trim()));
+    if (seeds !== undefined) raw.convergence.seeds = Number(seeds);
+  }
+  const file = validateConvergence(raw);
+  const ctx = await openGpu();
+  try {
+    const t0 = Date.now();
+    const res = await runConvergence(ctx, file, {
+      imageSet: loadImageSetFromDisk,
+      onRow: (r) => process.stderr.write(`width ${r.width}: ${r.mean.toFixed(4)} +- ${r.std.toFixed(4)} (${r.distances.length} seeds, ${((Date.now() - t0) / 1000).toFixed(1)} s)\n`),
+    });
+    process.stdout.write(formatConvergence(res) + '\n');
+    if (out) writeAtomically(out, JSON.stringify(res, null, 1) + '\n');
+  } finally {
+    ctx.destroy();
+  }
+  return 0;
+}
+
 async function cmdInfo(): Promise<number> {
   const ctx = await openGpu();
   process.stdout.write(JSON.stringify({ adapter: ctx.adapter, limits: ctx.limits }, null, 2) + '\n');
@@ -189,6 +219,8 @@ export async function main(argv: string[]): Promise<number> {
         return cmdCompare(args);
       case 'session':
         return await cmdSession(args);
+      case 'convergence':
+        return await cmdConvergence(args);
       case 'info':
         return await cmdInfo();
       case 'validate':

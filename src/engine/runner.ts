@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/context';
 import type { ResolvedSpec } from '../spec/types';
 import { analyze, applicableKeys, STATIC_KEYS } from './analyze';
 import { trainTrajectory } from '../dynamics/trajectory';
-import { infiniteKey, infiniteProblem } from './infinite';
+import { infiniteKey, infiniteLimitProblem, infiniteProblem } from './infinite';
 
 export interface RunOptions {
   onNote?: (note: string) => void;
@@ -27,10 +27,17 @@ export function requestedKeys(spec: ResolvedSpec): string[] {
 
 export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
   const keys = new Set(requestedKeys(spec));
-  // Refuse `infinite` before any work (one line naming the field).
+  // Refuse `infinite` before any work (one line naming the field or the device limit); by
+  // default, skip it with a note instead, as analyze does with objects beyond the device limits.
   const problem = infiniteProblem(spec);
   if (keys.has('infinite') && problem) throw problem;
   if (!spec.compute && problem && spec.model.parameterization === 'ntk') opts.onNote?.(`infinite skipped: ${problem.message}`);
+  const limit = keys.has('infinite') ? infiniteLimitProblem(ctx, spec) : null;
+  if (limit && spec.compute) throw limit;
+  if (limit) {
+    keys.delete('infinite');
+    opts.onNote?.(`infinite skipped: ${limit.message}`);
+  }
   const staticKeys = STATIC_KEYS.some((k) => keys.has(k));
   const result = staticKeys ? await analyze(ctx, spec, { keys, onNote: opts.onNote }) : {};
   if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
