@@ -46,6 +46,37 @@ function scales(act: 'tanh' | 'sigmoid', s11: number, s22: number) {
   return { k: Math.sqrt(d1.k * d2.k), d: Math.sqrt(d1.d * d2.d) };
 }
 
+describe('an image whose first layer is dense is the flattened vector', () => {
+  it('same kernels as the MLP on the flattened input (one position, C H W channels)', () => {
+    const rng = new Rng(4);
+    const n = 4;
+    const flat = Array.from({ length: n }, () => Array.from({ length: 18 }, () => rng.normal()));
+    const layers = [
+      { type: 'dense', units: 8, activation: 'tanh' },
+      { type: 'dense', units: 2, activation: 'linear' },
+    ];
+    const make = (input: number[], x: unknown[]) =>
+      validateSpec({ model: { input, layers, parameterization: 'ntk', sigma_w: 1.3, sigma_b: 0.2 }, init: { seed: 1, scheme: 'ntk' }, loss: 'mse', data: { x, y: x.map(() => [0, 0]) } });
+    const image = make(
+      [2, 3, 3],
+      flat.map((r) => [0, 1].map((c) => [0, 1, 2].map((y) => r.slice(c * 9 + y * 3, c * 9 + y * 3 + 3)))),
+    );
+    const vector = make([18], flat);
+    const plan = infinitePlan(image.model);
+    expect([plan.channels, plan.h, plan.w]).toEqual([18, 1, 1]);
+    const a = infiniteKernelsRef(plan, { x: image.data.x, n });
+    const b = infiniteKernelsRef(infinitePlan(vector.model), { x: vector.data.x, n });
+    expect(Array.from(a.ntk)).toEqual(Array.from(b.ntk));
+    expect(Array.from(a.nngp)).toEqual(Array.from(b.nngp));
+    // The same as the README's recursion on the 3x3 map of 2 channels (same-position means).
+    const dense0 = plan.ops[0] as Extract<(typeof plan.ops)[number], { kind: 'dense' }>;
+    const full = { ...plan, channels: 2, h: 3, w: 3, maxPositions: 9, ops: [{ ...dense0, positionsIn: 9 }, plan.ops[1]] };
+    const c = infiniteKernelsRef(full, { x: image.data.x, n });
+    expect(normalizedMaxError(c.ntk, a.ntk)).toBeLessThan(1e-14);
+    expect(normalizedMaxError(c.nngp, a.nngp)).toBeLessThan(1e-14);
+  });
+});
+
 describe('quadrature of tanh and sigmoid (mapped trapezoidal rule)', () => {
   // Small, large and mixed variances, correlations near -1, 0 and 1 (exactly 1 included).
   const CASES: [number, number, number][] = [

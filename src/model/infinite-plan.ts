@@ -78,7 +78,11 @@ export function infinitePlan(model: ResolvedModel, plan: ModelPlan = planModel(m
       `${last.positions} positions`,
     );
   }
-  const [channels, h, w] = plan.input.length === 1 ? [plan.input[0], 1, 1] : plan.input;
+  // A vector input is d channels at one position. So is an image whose first layer is dense
+  // (after flatten or not): that layer only takes same-position means, (1/(C H W)) x . x', so the
+  // H W x H W input map would be computed for its diagonal alone.
+  const firstDense = plan.layers.find((l) => l.kind !== 'flatten')?.kind === 'dense';
+  const [channels, h, w] = plan.input.length === 1 || firstDense ? [plan.inputSize, 1, 1] : plan.input;
   const ops: InfiniteOp[] = [];
   let maxPositions = h * w;
   let positions = h * w;
