@@ -346,6 +346,10 @@ describe('the whole recursion on the GPU vs infiniteKernelsRef (chunks of 3 pair
       const extras = [{ x: a.xt, n: a.m }];
       const ref = infiniteKernelsRef(a.plan, train, extras);
       const got = await infiniteKernels(ctx, a.plan, train, extras, { maxPairs: 3 });
+      if (process.env.TANGENT_VERBOSE) {
+        const errs = [normalizedMaxError(got.nngp, ref.nngp), normalizedMaxError(got.ntk, ref.ntk), normalizedMaxError(got.extras[0].nngp, ref.extras[0].nngp), normalizedMaxError(got.extras[0].ntk, ref.extras[0].ntk)];
+        console.log(name, errs.map((e) => e.toExponential(1)).join(' '));
+      }
       expect(normalizedMaxError(got.nngp, ref.nngp)).toBeLessThan(1e-5);
       expect(normalizedMaxError(got.ntk, ref.ntk)).toBeLessThan(1e-5);
       expect(normalizedMaxError(got.extras[0].nngp, ref.extras[0].nngp)).toBeLessThan(1e-5);
