@@ -22,7 +22,8 @@
 //           z = z0 + asinh(w sinh s), s uniform with step <= h over the image of [-L, L];
 //           outer z0 = 0, w1 = min(1, 1/a, sqrt(1 + c^2)/|b|); inner z0 = clamp(-b z1 / c, -L, L)
 //           and w2 = 1/c when c > 1, else z0 = 0, w2 = 1. About 50 to 100 nodes per dimension.
-// Bindings: 0 pairs (u32 [B][2]), 1 vars ([N][P]) read; 2 K, 3 T ([B][P][P]) read-write; 4 uniforms.
+// Bindings: 0 pairs (u32 [B][2]), 1 vars ([N][P]) read; 2 K, 3 T ([B][P][P]) read-write; 4 uniforms
+// (count, offset, h, L); P and ACT are override constants.
 // Long quadrature dispatches are split by the host (`offset`), so that no single dispatch runs
 // for seconds on a hardware GPU.
 
@@ -32,7 +33,10 @@ const PI: f32 = 3.14159265358979;
 const INV_SQRT_2PI: f32 = 0.398942280401433;
 const INV_2PI: f32 = 0.159154943091895;
 
-struct Params { count: u32, offset: u32, P: u32, _p0: u32, h: f32, L: f32, _p1: f32, _p2: f32 }
+// Positions per map side, compiled in (index arithmetic by a constant; see infinite_maps.wgsl).
+override P: u32 = 1u;
+
+struct Params { count: u32, offset: u32, h: f32, L: f32 }
 
 @group(0) @binding(0) var<storage, read> pairs: array<u32>;
 @group(0) @binding(1) var<storage, read> vars: array<f32>;
@@ -60,7 +64,6 @@ fn acos_accurate(x: f32) -> f32 {
 struct Entry { s11: f32, s12: f32, s22: f32, diag: bool }
 
 fn entry(i: u32) -> Entry {
-  let P = p.P;
   let b = i / (P * P);
   let r = i % (P * P);
   let pa = r / P;

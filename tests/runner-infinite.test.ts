@@ -182,6 +182,9 @@ describe('which keys the runner computes', () => {
     standard.model.parameterization = 'standard';
     standard.init.scheme = 'standard';
     await expect(runExperiment(ctx, validateSpec(standard))).rejects.toThrow(/^model\.parameterization: expected "ntk"/);
+    const diverging = { ...CASES[0][1](), compute: ['infinite'] } as Record<string, any>;
+    diverging.train.lr = 1e6;
+    await expect(runExperiment(ctx, validateSpec(diverging))).rejects.toThrow(/^infinite\.train: learning rate 1000000 diverged by step \d+ .*try a smaller train\.lr$/);
     expect(ctx.liveTensors).toBe(0);
   });
 });

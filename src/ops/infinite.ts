@@ -13,30 +13,22 @@ import { need, run1d } from './dispatch';
 type ConvOp = Extract<InfiniteOp, { kind: 'conv' }>;
 type PoolOp = Extract<InfiniteOp, { kind: 'pool' }>;
 
-interface MapUniforms {
-  count: number;
-  pIn?: number;
-  pOut?: number;
-  C?: number;
-  geometry?: [number, number, number, number];
-  conv?: [number, number, number, number];
-  sigmaW?: number;
-  sigmaB?: number;
-}
-
-function mapUniforms(u: MapUniforms): ArrayBuffer {
-  const sw = u.sigmaW ?? 0;
-  const sb = u.sigmaB ?? 0;
+/** Uniforms of infinite_maps.wgsl: count, channels, input height, kernel, stride, padding, pool size, sigma_w^2, sigma_b^2. */
+function mapUniforms(count: number, o: { C?: number; hIn?: number; k?: number; stride?: number; pad?: number; q?: number; sigmaW?: number; sigmaB?: number } = {}): ArrayBuffer {
+  const sw = o.sigmaW ?? 0;
+  const sb = o.sigmaB ?? 0;
   return new Uniforms()
-    .u32(u.count, u.pIn ?? 0, u.pOut ?? 0, u.C ?? 0)
-    .u32(...(u.geometry ?? [0, 0, 0, 0]))
-    .u32(...(u.conv ?? [0, 0, 0, 0]))
+    .u32(count, o.C ?? 1, o.hIn ?? 1, o.k ?? 1)
+    .u32(o.stride ?? 1, o.pad ?? 0, o.q ?? 1, 0)
     .f32(sw * sw, sb * sb, 0, 0)
     .bytes();
 }
 
-function runMaps(ctx: GpuContext, entry: string, total: number, inputs: Tensor[], outputs: Tensor[], uniforms: ArrayBuffer): void {
-  run1d(ctx, { shader: 'infinite_maps', entry, total, inputs, outputs, uniforms });
+/** Map sizes of a kernel, compiled in as override constants (one pipeline per layer shape). */
+type MapGeometry = Partial<Record<'P_IN' | 'P_OUT' | 'W_IN' | 'W_OUT', number>>;
+
+function runMaps(ctx: GpuContext, entry: string, total: number, geometry: MapGeometry, inputs: Tensor[], outputs: Tensor[], uniforms: ArrayBuffer): void {
+  run1d(ctx, { shader: 'infinite_maps', entry, constants: geometry, total, inputs, outputs, uniforms });
 }
 
 /** K, T (B x P x P) of the input: K = (1/C) x_a . x_b per position pair, T = 0. */
@@ -45,7 +37,7 @@ export function infInputMap(ctx: GpuContext, pairs: Tensor, X: Tensor, K: Tensor
   need(pairs, 2 * B, 'infInputMap pairs');
   need(K, total, 'infInputMap K');
   need(T, total, 'infInputMap T');
-  runMaps(ctx, 'input_map', total, [pairs, X, ctx.placeholder], [K, T], mapUniforms({ count: total, pOut: positions, C: channels }));
+  runMaps(ctx, 'input_map', total, { P_OUT: positions }, [pairs, X, ctx.placeholder], [K, T], mapUniforms(total, { C: channels }));
 }
 
 /** Sigma, Theta (B x Po x Po) of a conv layer from K, T (B x Pi x Pi). */
@@ -57,16 +49,8 @@ export function infConvMap(ctx: GpuContext, op: ConvOp, K: Tensor, T: Tensor, si
   need(T, B * pIn * pIn, 'infConvMap T');
   need(sigma, total, 'infConvMap Sigma');
   need(theta, total, 'infConvMap Theta');
-  const u = mapUniforms({
-    count: total,
-    pIn,
-    pOut,
-    geometry: [op.hIn, op.wIn, op.hOut, op.wOut],
-    conv: [op.kernel, op.stride, op.padding, 0],
-    sigmaW,
-    sigmaB,
-  });
-  runMaps(ctx, 'conv_map', total, [ctx.placeholder, K, T], [sigma, theta], u);
+  const u = mapUniforms(total, { hIn: op.hIn, k: op.kernel, stride: op.stride, pad: op.padding, sigmaW, sigmaB });
+  runMaps(ctx, 'conv_map', total, { P_IN: pIn, P_OUT: pOut, W_IN: op.wIn, W_OUT: op.wOut }, [ctx.placeholder, K, T], [sigma, theta], u);
 }
 
 /** Sigma, Theta (B values) of a dense layer: means of the P same-position entries. */
@@ -75,7 +59,7 @@ export function infDenseMap(ctx: GpuContext, K: Tensor, T: Tensor, sigma: Tensor
   need(T, B * positions * positions, 'infDenseMap T');
   need(sigma, B, 'infDenseMap Sigma');
   need(theta, B, 'infDenseMap Theta');
-  runMaps(ctx, 'dense_map', B, [ctx.placeholder, K, T], [sigma, theta], mapUniforms({ count: B, pIn: positions, sigmaW, sigmaB }));
+  runMaps(ctx, 'dense_map', B, { P_IN: positions }, [ctx.placeholder, K, T], [sigma, theta], mapUniforms(B, { sigmaW, sigmaB }));
 }
 
 /** Window means of K and T (avgpool2d). */
@@ -85,14 +69,13 @@ export function infPoolMap(ctx: GpuContext, op: PoolOp, K: Tensor, T: Tensor, ou
   const total = B * pOut * pOut;
   need(K, B * pIn * pIn, 'infPoolMap K');
   need(outK, total, 'infPoolMap output');
-  const u = mapUniforms({ count: total, pIn, pOut, geometry: [op.hIn, op.wIn, op.hOut, op.wOut], conv: [0, 0, 0, op.size] });
-  runMaps(ctx, 'pool_map', total, [ctx.placeholder, K, T], [outK, outT], u);
+  runMaps(ctx, 'pool_map', total, { P_IN: pIn, P_OUT: pOut, W_IN: op.wIn, W_OUT: op.wOut }, [ctx.placeholder, K, T], [outK, outT], mapUniforms(total, { q: op.size }));
 }
 
 /** vars[a, p] = sigma[b, p, p] for the self pairs b = (a, a) of the chunk. */
 export function infDiagonal(ctx: GpuContext, pairs: Tensor, sigma: Tensor, vars: Tensor, B: number, positions: number): void {
   need(sigma, B * positions * positions, 'infDiagonal map');
-  runMaps(ctx, 'diagonal', B * positions, [pairs, sigma, ctx.placeholder], [vars, ctx.placeholderOut], mapUniforms({ count: B * positions, pIn: positions }));
+  runMaps(ctx, 'diagonal', B * positions, { P_IN: positions }, [pairs, sigma, ctx.placeholder], [vars, ctx.placeholderOut], mapUniforms(B * positions));
 }
 
 /**
@@ -126,11 +109,11 @@ export function infActivation(
     run1d(ctx, {
       shader: 'infinite_act',
       entry: smooth ? 'quadrature' : 'relu',
-      constants: smooth ? { ACT: act === 'tanh' ? 1 : 3 } : undefined,
+      constants: smooth ? { ACT: act === 'tanh' ? 1 : 3, P: positions } : { P: positions },
       total: count,
       inputs: [pairs, vars],
       outputs: [K, T],
-      uniforms: new Uniforms().u32(count, offset, positions, 0).f32(rule.h, rule.L, 0, 0).bytes(),
+      uniforms: new Uniforms().u32(count, offset).f32(rule.h, rule.L).bytes(),
     });
   }
 }

@@ -50,10 +50,11 @@ export function infiniteResult(spec: ResolvedSpec, kernels: InfiniteKernels, nex
       while (predictor.step < checkpoint) predictor.advance(minibatch ? nextBatch!() : undefined);
       series.outputs.push(nest(predictor.outputs, [n, c]));
       if (hasTest) series.outputs_test.push(nest(predictor.extraOutputs[0], [nTest, c]));
-      series.loss.push(predictor.loss());
+      const loss = predictor.loss();
+      // A diverged run has no honest result: stop with the reason rather than write NaN.
+      if (!Number.isFinite(loss)) throw new Error(`infinite.train: learning rate ${t.lr} diverged by step ${checkpoint} (the training loss became ${loss}); try a smaller train.lr`);
+      series.loss.push(loss);
       if (hasTest) series.loss_test.push(predictor.extraLoss(0));
-      const bad = series.loss[series.loss.length - 1] as number;
-      if (!Number.isFinite(bad)) throw new Error(`infinite.train: learning rate ${t.lr} diverged by step ${checkpoint} (the loss became ${bad}); try a smaller train.lr`);
     }
     out.train = { ...series, steps: t.checkpoints.slice() };
   }
