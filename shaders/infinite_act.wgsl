@@ -23,7 +23,8 @@
 //           outer z0 = 0, w1 = min(1, 1/a, sqrt(1 + c^2)/|b|); inner z0 = clamp(-b z1 / c, -L, L)
 //           and w2 = 1/c when c > 1, else z0 = 0, w2 = 1. About 50 to 100 nodes per dimension.
 // Bindings: 0 pairs (u32 [B][2]), 1 vars ([N][P]) read; 2 K, 3 T ([B][P][P]) read-write; 4 uniforms
-// (count, offset, h, L); P and ACT are override constants.
+// (count, offset, h, L, ry, rx); P, W and ACT are override constants. Entries outside the stage's
+// needed-offset box (ry, rx) are skipped, as in infinite_maps.wgsl.
 // Long quadrature dispatches are split by the host (`offset`), so that no single dispatch runs
 // for seconds on a hardware GPU.
 
@@ -35,8 +36,10 @@ const INV_2PI: f32 = 0.159154943091895;
 
 // Positions per map side, compiled in (index arithmetic by a constant; see infinite_maps.wgsl).
 override P: u32 = 1u;
+// The stage's grid width, for the needed-offset box (see infinite_maps.wgsl).
+override W: u32 = 1u;
 
-struct Params { count: u32, offset: u32, h: f32, L: f32 }
+struct Params { count: u32, offset: u32, h: f32, L: f32, ry: u32, rx: u32, _p0: u32, _p1: u32 }
 
 @group(0) @binding(0) var<storage, read> pairs: array<u32>;
 @group(0) @binding(1) var<storage, read> vars: array<f32>;
@@ -61,16 +64,18 @@ fn acos_accurate(x: f32) -> f32 {
   return 0.5 * PI - asin_small(x);
 }
 
-struct Entry { s11: f32, s12: f32, s22: f32, diag: bool }
+struct Entry { s11: f32, s12: f32, s22: f32, diag: bool, needed: bool }
 
 fn entry(i: u32) -> Entry {
   let b = i / (P * P);
   let r = i % (P * P);
   let pa = r / P;
   let pb = r % P;
+  let dy = u32(abs(i32(pa / W) - i32(pb / W)));
+  let dx = u32(abs(i32(pa % W) - i32(pb % W)));
   let xa = pairs[2u * b];
   let xb = pairs[2u * b + 1u];
-  return Entry(vars[xa * P + pa], K[i], vars[xb * P + pb], xa == xb && pa == pb);
+  return Entry(vars[xa * P + pa], K[i], vars[xb * P + pb], xa == xb && pa == pb, dy <= p.ry && dx <= p.rx);
 }
 
 @compute @workgroup_size(256)
@@ -79,6 +84,7 @@ fn relu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (j >= p.count) { return; }
   let i = p.offset + j;
   let e = entry(i);
+  if (!e.needed) { return; }
   var den = sqrt(e.s11) * sqrt(e.s22);
   if (e.s11 == e.s22) { den = e.s11; }
   if (!(den > 0.0)) {
@@ -161,6 +167,7 @@ fn quadrature(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: ve
   if (j >= p.count) { return; }
   let i = p.offset + j;
   let e = entry(i);
+  if (!e.needed) { return; }
   let a = sqrt(max(e.s11, 0.0));
   let b = select(0.0, e.s12 / a, a > 0.0);
   let c = sqrt(max(e.s22 - b * b, 0.0));

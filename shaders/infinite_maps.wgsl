@@ -8,6 +8,9 @@
 //   maps   [B][P][P]            K[b, p, p'] for example a at position p, example b at position p'
 //   vars   [N][P]               Sigma(x, p; x, p) of every example (written from self pairs)
 //
+// Only the entries later layers read are written: position offsets |dy| <= ry, |dx| <= rx of the
+// output stage (src/model/infinite-plan.ts neededBoxes); the rest of a map is never read.
+//
 // Entry points (1-D over `count` invocations, 256 per workgroup, (x, y) workgroup grid):
 //   input_map  over B*P*P:    dst0 = (1/C) sum_c X[a, c, p] X[b, c, p'],  dst1 = 0 (T of the input)
 //   conv_map   over B*Po*Po:  M[K](P, P') = (1/k^2) sum_{oy, ox} K[P*s + o - q, P'*s + o - q] (zero
@@ -17,7 +20,7 @@
 //   pool_map   over B*Po*Po:  dst0, dst1 = means of src0, src1 over the q x q windows of P and P'
 //   diagonal   over B*P:      dst0[a*P + p] = src0[b, p, p]   (the self pair (a, a)'s variances)
 // Bindings: 0 pairs, 1 src0, 2 src1 (read), 3 dst0, 4 dst1 (read-write), 5 uniforms (count, C,
-// h_in, k, stride, pad, q, sw2 = sigma_w^2, sb2 = sigma_b^2). Limits: each binding below
+// h_in, k, stride, pad, q, sw2 = sigma_w^2, sb2 = sigma_b^2, ry, rx). Limits: each binding below
 // maxStorageBufferBindingSize (the host chunks pairs accordingly).
 
 // The map sizes are compiled in (override constants P_IN, P_OUT, W_IN, W_OUT; one pipeline per
@@ -29,7 +32,15 @@ override P_OUT: u32 = 1u;
 override W_IN: u32 = 1u;
 override W_OUT: u32 = 1u;
 
-struct Params { count: u32, C: u32, h_in: u32, k: u32, stride: u32, pad: u32, q: u32, _p0: u32, sw2: f32, sb2: f32, _p1: f32, _p2: f32 }
+struct Params { count: u32, C: u32, h_in: u32, k: u32, stride: u32, pad: u32, q: u32, _p0: u32, sw2: f32, sb2: f32, ry: u32, rx: u32 }
+
+// Whether output entry (pa, pb) is one that later layers read: offsets within the stage's box
+// (src/model/infinite-plan.ts neededBoxes). Others are not written (nothing reads them).
+fn needed(pa: u32, pb: u32) -> bool {
+  let dy = abs(i32(pa / W_OUT) - i32(pb / W_OUT));
+  let dx = abs(i32(pa % W_OUT) - i32(pb % W_OUT));
+  return u32(dy) <= p.ry && u32(dx) <= p.rx;
+}
 
 @group(0) @binding(0) var<storage, read> pairs: array<u32>;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;
@@ -51,6 +62,7 @@ fn input_map(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec
   let r = i % (P * P);
   let pa = r / P;
   let pb = r % P;
+  if (!needed(pa, pb)) { return; }
   let xa = pairs[2u * b] * p.C * P;
   let xb = pairs[2u * b + 1u] * p.C * P;
   var s = 0.0;
@@ -71,6 +83,7 @@ fn conv_map(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = i % (Po * Po);
   let oa = r / Po;
   let ob = r % Po;
+  if (!needed(oa, ob)) { return; }
   let ya = i32((oa / W_OUT) * p.stride) - i32(p.pad);
   let xa = i32((oa % W_OUT) * p.stride) - i32(p.pad);
   let yb = i32((ob / W_OUT) * p.stride) - i32(p.pad);
@@ -126,6 +139,7 @@ fn pool_map(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = i % (Po * Po);
   let oa = r / Po;
   let ob = r % Po;
+  if (!needed(oa, ob)) { return; }
   let ya = (oa / W_OUT) * p.q;
   let xa = (oa % W_OUT) * p.q;
   let yb = (ob / W_OUT) * p.q;

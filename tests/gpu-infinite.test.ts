@@ -18,7 +18,7 @@ import { validateSpec } from '../src/spec/validate';
 import { infinitePlan, type InfiniteOp, type InfinitePlan } from '../src/model/infinite-plan';
 import { infiniteChunk, infiniteKernels } from '../src/geometry/infinite-kernels';
 import { infActivation, infConvMap, infDenseMap, infDiagonal, infInputMap, infPoolMap } from '../src/ops/infinite';
-import { activationExpectations, convMaps, denseMaps, infiniteKernelsRef, inputMap, mapDiagonal, poolMap } from '../src/reference/infinite';
+import { activationExpectations, applyActivation, convMaps, denseMaps, inBox, infiniteKernelsRef, inputMap, mapDiagonal, poolMap } from '../src/reference/infinite';
 import type { Activation } from '../src/spec/types';
 
 const rngArray = (n: number, rng: Rng, scale = 1) => f32(Float64Array.from({ length: n }, () => scale * rng.normal()));
@@ -153,6 +153,58 @@ describe('infinite_maps.wgsl vs the float64 twin', () => {
         }
       });
     }
+  });
+});
+
+describe('needed-offset boxes: only entries within the box are written', () => {
+  it('input_map, conv_map, pool_map and the activations skip the rest', async () => {
+    const ctx = await gpuContext();
+    const rng = new Rng(12);
+    const [h, w, C, B] = [6, 5, 2, 3];
+    const P = h * w;
+    const box = { h, w, ry: 1, rx: 2 };
+    const X = rngArray(4 * C * P, rng);
+    // Distinct examples (the variances below are random, not the self pairs' diagonals).
+    const pairs = [0, 1, 2, 3, 3, 0];
+    const op: Extract<InfiniteOp, { kind: 'conv' }> = { kind: 'conv', layerIndex: 0, activation: 'relu', hIn: h, wIn: w, hOut: h, wOut: w, kernel: 3, stride: 1, padding: 1 };
+    const pool: Extract<InfiniteOp, { kind: 'pool' }> = { kind: 'pool', layerIndex: 1, hIn: h, wIn: w, hOut: 3, wOut: 2, size: 2 };
+    // Consistent with `box`: the pool reads offsets |dy|, |dx| <= 1 of its input for its diagonal.
+    const poolBox = { h: 3, w: 2, ry: 0, rx: 0 };
+    const SENTINEL = 12345;
+    await withTensors(ctx, async (up) => {
+      const fill = (n: number) => up(new Float32Array(n).fill(SENTINEL));
+      const [K, T, S, Th, PK, PT] = [fill(B * P * P), fill(B * P * P), fill(B * P * P), fill(B * P * P), fill(B * 36), fill(B * 36)];
+      const pairT = up(u32(pairs));
+      infInputMap(ctx, pairT, up(X), K, T, B, C, P, box);
+      infConvMap(ctx, op, K, T, S, Th, B, 1.2, 0.4, box);
+      const vars = up(rngArray(4 * P, rng).map((v) => 1 + Math.abs(v)));
+      infActivation(ctx, 'relu', pairT, vars, S, Th, B, P, undefined, box);
+      infPoolMap(ctx, pool, S, Th, PK, PT, B, poolBox);
+      const [k, s, th, pk, vh] = await ctx.readMany([{ tensor: K }, { tensor: S }, { tensor: Th }, { tensor: PK }, { tensor: vars }]);
+      for (let b = 0; b < B; b++) {
+        const row = (e: number) => X.subarray(e * C * P, (e + 1) * C * P);
+        const K0 = inputMap(row(pairs[2 * b]), row(pairs[2 * b + 1]), C, P, box);
+        const m = convMaps(op, K0, null, 1.2, 0.4, box);
+        applyActivation('relu', m.sigma, m.theta, Float64Array.from(vh.subarray(pairs[2 * b] * P, (pairs[2 * b] + 1) * P)), Float64Array.from(vh.subarray(pairs[2 * b + 1] * P, (pairs[2 * b + 1] + 1) * P)), P, box);
+        const pooled = poolMap(pool, m.sigma, poolBox);
+        for (let p = 0; p < P; p++) {
+          for (let q = 0; q < P; q++) {
+            const i = (b * P + p) * P + q;
+            if (inBox(box, p, q)) {
+              expect(Math.abs(k[i] - K0[p * P + q])).toBeLessThan(1e-5);
+              expect(Math.abs(s[i] - m.sigma[p * P + q])).toBeLessThan(1e-5);
+            } else {
+              expect([k[i], s[i], th[i]]).toEqual([SENTINEL, SENTINEL, SENTINEL]);
+            }
+          }
+        }
+        for (let p = 0; p < 6; p++) for (let q = 0; q < 6; q++) {
+          const i = (b * 6 + p) * 6 + q;
+          if (inBox(poolBox, p, q)) expect(Math.abs(pk[i] - pooled[p * 6 + q])).toBeLessThan(1e-5);
+          else expect(pk[i]).toBe(SENTINEL);
+        }
+      }
+    });
   });
 });
 

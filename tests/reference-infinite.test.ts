@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateSpec } from '../src/spec/validate';
-import { infinitePlan, infiniteProblem } from '../src/model/infinite-plan';
+import { infinitePlan, infiniteProblem, neededBoxes } from '../src/model/infinite-plan';
 import { infiniteKernelsRef, reluExpectations, activationExpectations } from '../src/reference/infinite';
 import { gaussianExpectations, gaussHermite, gaussHermiteExpectations, mappedNodes, DEFAULT_RULE } from '../src/math/infinite-quadrature';
 import { FunctionSpacePredictor } from '../src/math/function-space';
@@ -70,10 +70,43 @@ describe('an image whose first layer is dense is the flattened vector', () => {
     expect(Array.from(a.nngp)).toEqual(Array.from(b.nngp));
     // The same as the README's recursion on the 3x3 map of 2 channels (same-position means).
     const dense0 = plan.ops[0] as Extract<(typeof plan.ops)[number], { kind: 'dense' }>;
-    const full = { ...plan, channels: 2, h: 3, w: 3, maxPositions: 9, ops: [{ ...dense0, positionsIn: 9 }, plan.ops[1]] };
+    const fullOps = [{ ...dense0, positionsIn: 9 }, plan.ops[1]];
+    const full = { ...plan, channels: 2, h: 3, w: 3, maxPositions: 9, ops: fullOps, boxes: neededBoxes({ h: 3, w: 3, ops: fullOps }) };
     const c = infiniteKernelsRef(full, { x: image.data.x, n });
     expect(normalizedMaxError(c.ntk, a.ntk)).toBeLessThan(1e-14);
     expect(normalizedMaxError(c.nngp, a.nngp)).toBeLessThan(1e-14);
+  });
+});
+
+describe('only the position pairs later layers read are computed', () => {
+  const planOf = (input: number[], layers: unknown[]) =>
+    infinitePlan(validateSpec({ model: { input, layers, parameterization: 'ntk' }, init: { seed: 1, scheme: 'ntk' }, loss: 'mse', data: { x: [zeros(input)], y: [[0]] } }).model);
+  const zeros = (shape: number[]): unknown => (shape.length === 0 ? 0 : Array.from({ length: shape[0] }, () => zeros(shape.slice(1))));
+  const conv = (k: number, s: number, p: number, act = 'relu') => ({ type: 'conv2d', filters: 2, kernel: k, stride: s, padding: p, activation: act });
+  const box = (b: { ry: number; rx: number }) => [b.ry, b.rx];
+  it('boxes of offsets per stage', () => {
+    // The digits CNN: a 3x3 band behind the 2x2 pool, the diagonal after it.
+    const cnn = planOf([1, 8, 8], [conv(3, 1, 1), conv(3, 1, 1), { type: 'avgpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }]);
+    expect(cnn.boxes.map(box)).toEqual([[1, 1], [1, 1], [1, 1], [0, 0], [0, 0]]);
+    // No pooling: the diagonal only.
+    expect(planOf([1, 6, 6], [conv(3, 1, 1), { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }]).boxes.map(box)).toEqual([[0, 0], [0, 0], [0, 0]]);
+    // Stride 2 before a pool of 3 (on a 6x6 map): offsets 2, 2*2+... clipped to the grid.
+    const strided = planOf([1, 13, 13], [conv(3, 2, 1), { type: 'avgpool2d', size: 3 }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }]);
+    expect(strided.boxes.map(box)).toEqual([[4, 4], [2, 2], [0, 0], [0, 0]]);
+    // Global pooling: every pair.
+    expect(planOf([1, 4, 5], [conv(3, 1, 1), { type: 'avgpool2d', size: 4 }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }]).boxes.map(box)).toEqual([[3, 3], [3, 3], [0, 0], [0, 0]]);
+  });
+  it('give bitwise the same kernels as the full maps', () => {
+    const rng = new Rng(8);
+    const plan = planOf([2, 7, 7], [conv(3, 2, 2, 'tanh'), conv(2, 1, 0, 'relu'), { type: 'avgpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }]);
+    const all = { ...plan, boxes: plan.boxes.map((b) => ({ ...b, ry: b.h - 1, rx: b.w - 1 })) };
+    expect(plan.boxes.some((b, i) => b.ry < all.boxes[i].ry)).toBe(true);
+    const x = Float64Array.from({ length: 4 * 98 }, () => rng.normal());
+    const a = infiniteKernelsRef(plan, { x, n: 3 }, [{ x: x.subarray(3 * 98), n: 1 }]);
+    const b = infiniteKernelsRef(all, { x, n: 3 }, [{ x: x.subarray(3 * 98), n: 1 }]);
+    expect(Array.from(a.ntk)).toEqual(Array.from(b.ntk));
+    expect(Array.from(a.nngp)).toEqual(Array.from(b.nngp));
+    expect(Array.from(a.extras[0].ntk)).toEqual(Array.from(b.extras[0].ntk));
   });
 });
 

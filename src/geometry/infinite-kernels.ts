@@ -12,6 +12,9 @@
  *      self pair needs its whole P x P map); kept per layer, [N][P] floats each.
  *   2. Cross pairs: train i < j, then every (extra, train) pair, in chunks, reading those variances.
  *
+ * Only the position pairs that later layers read are computed (plan.boxes, src/model/infinite-plan.ts
+ * `neededBoxes`): the diagonal alone without pooling, a 3 x 3 band of offsets behind a 2 x 2 pool.
+ *
  * Chunks are sized to the device: each of the four map buffers (K, T, ping and pong) holds
  * B * P_max^2 floats within maxStorageBufferBindingSize (and `mapBytes`); a pair whose map alone
  * exceeds the limit, or inputs / variances beyond it, are refused with a LimitError naming it.
@@ -131,17 +134,18 @@ export async function infiniteKernels(ctx: GpuContext, plan: InfinitePlan, train
       ctx.write(pairT, new Float32Array(pairs.buffer, pairs.byteOffset, pairs.length));
       let [K, T, K2, T2] = maps;
       let positions = plan.h * plan.w;
-      infInputMap(ctx, pairT, X, K, T, count, plan.channels, positions);
+      infInputMap(ctx, pairT, X, K, T, count, plan.channels, positions, plan.boxes[0]);
       plan.ops.forEach((op, i) => {
-        if (op.kind === 'pool') infPoolMap(ctx, op, K, T, K2, T2, count);
-        else if (op.kind === 'conv') infConvMap(ctx, op, K, T, K2, T2, count, plan.sigmaW, plan.sigmaB);
+        const box = plan.boxes[i + 1];
+        if (op.kind === 'pool') infPoolMap(ctx, op, K, T, K2, T2, count, box);
+        else if (op.kind === 'conv') infConvMap(ctx, op, K, T, K2, T2, count, plan.sigmaW, plan.sigmaB, box);
         else infDenseMap(ctx, K, T, K2, T2, count, positions, plan.sigmaW, plan.sigmaB);
         [K, T, K2, T2] = [K2, T2, K, T];
         positions = positionsAfter(plan, i);
         const v = vars[i];
         if (v && op.kind !== 'pool') {
           if (self) infDiagonal(ctx, pairT, K, v, count, positions);
-          infActivation(ctx, op.activation, pairT, v, K, T, count, positions, rule);
+          infActivation(ctx, op.activation, pairT, v, K, T, count, positions, rule, box);
         }
       });
       const [k, t] = await ctx.readMany([

@@ -40,6 +40,53 @@ export interface InfinitePlan {
   c: number;
   /** The largest number of positions of any map (the input's included). */
   maxPositions: number;
+  /**
+   * Per map stage (0: the input map, i + 1: after op i), the position offsets that later layers
+   * read: only entries (p, p') with |y - y'| <= ry and |x - x'| <= rx are needed (see `neededBoxes`).
+   */
+  boxes: StageBox[];
+}
+
+/** Grid and needed offsets of one map stage. */
+export interface StageBox {
+  h: number;
+  w: number;
+  ry: number;
+  rx: number;
+}
+
+/**
+ * Which position pairs of each map the output depends on, backwards from the last layer (which
+ * reads one position): a dense layer reads same positions only (offset 0); a conv layer with
+ * stride s reads its input at offset s (P' - P) for an output offset P' - P, with the same kernel
+ * offset on both sides; an avgpool of size q at q (P' - P) + (i' - i), |i' - i| < q. So every
+ * stage needs a box of offsets |dy| <= ry, |dx| <= rx (for strided convs a superset), clipped to
+ * the grid. A CNN without pooling needs only the diagonal (P entries per pair instead of P^2);
+ * the issue's digits CNN (pool 2) needs 3x3 offsets, 484 of 4096 entries per 8x8 map. Entries
+ * outside the box are neither computed nor read.
+ */
+export function neededBoxes(plan: Pick<InfinitePlan, 'h' | 'w' | 'ops'>): StageBox[] {
+  const grids: [number, number][] = [[plan.h, plan.w]];
+  for (const op of plan.ops) grids.push(op.kind === 'dense' ? [1, 1] : [op.hOut, op.wOut]);
+  const boxes: StageBox[] = grids.map(([h, w]) => ({ h, w, ry: 0, rx: 0 }));
+  for (let i = plan.ops.length - 1; i >= 0; i--) {
+    const op = plan.ops[i];
+    const out = boxes[i + 1];
+    const b = boxes[i];
+    if (op.kind === 'dense') {
+      b.ry = 0;
+      b.rx = 0;
+    } else if (op.kind === 'conv') {
+      b.ry = op.stride * out.ry;
+      b.rx = op.stride * out.rx;
+    } else {
+      b.ry = op.size * out.ry + op.size - 1;
+      b.rx = op.size * out.rx + op.size - 1;
+    }
+    b.ry = Math.min(b.ry, b.h - 1);
+    b.rx = Math.min(b.rx, b.w - 1);
+  }
+  return boxes;
 }
 
 /** Positions of a map after op `i` (before the first op: the input's). */
@@ -113,7 +160,7 @@ export function infinitePlan(model: ResolvedModel, plan: ModelPlan = planModel(m
     }
     maxPositions = Math.max(maxPositions, positions);
   }
-  return { channels, h, w, inputSize: channels * h * w, ops, sigmaW: model.sigmaW, sigmaB: model.sigmaB, c: plan.c, maxPositions };
+  return { channels, h, w, inputSize: channels * h * w, ops, sigmaW: model.sigmaW, sigmaB: model.sigmaB, c: plan.c, maxPositions, boxes: neededBoxes({ h, w, ops }) };
 }
 
 /** A set of inputs: `n` examples of `plan.inputSize` values each, row-major (NCHW). */

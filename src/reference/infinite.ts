@@ -22,6 +22,9 @@
  *   avgpool  K[P, P'] = mean over p in window P, p' in window P' of K[p, p'] (same for T)
  *   flatten  no change
  *
+ * Only the position pairs later layers read are computed (src/model/infinite-plan.ts `neededBoxes`:
+ * offsets within a box per stage; the diagonal alone without pooling).
+ *
  * The variances S(x, p) of every example at every activation come from a first pass over the
  * self pairs (x, x) (pooling mixes positions, so a self pair needs its whole P x P map); the
  * cross pairs then reuse them, so any subset of pairs can be computed independently.
@@ -32,18 +35,29 @@
  * src/model/infinite-plan.ts.
  */
 import type { Activation } from '../spec/types';
-import type { InfiniteKernels, InfiniteOp, InfinitePlan, InputSet } from '../model/infinite-plan';
+import type { InfiniteKernels, InfiniteOp, InfinitePlan, InputSet, StageBox } from '../model/infinite-plan';
 import { gaussianExpectations } from '../math/infinite-quadrature';
 
-export type { CrossKernels, InfiniteKernels, InfiniteOp, InfinitePlan, InputSet } from '../model/infinite-plan';
+export type { CrossKernels, InfiniteKernels, InfiniteOp, InfinitePlan, InputSet, StageBox } from '../model/infinite-plan';
+
+/**
+ * Whether entry (p, q) of a map on a grid of width `box.w` is one later layers read (offsets within
+ * the stage's box, src/model/infinite-plan.ts `neededBoxes`). Entries outside are left at 0 here
+ * (on the GPU: not written); nothing reads them. Without a box every entry is computed.
+ */
+export function inBox(box: StageBox | undefined, p: number, q: number): boolean {
+  if (!box) return true;
+  return Math.abs(Math.floor(p / box.w) - Math.floor(q / box.w)) <= box.ry && Math.abs((p % box.w) - (q % box.w)) <= box.rx;
+}
 
 // ---- the per-pair operations (each the twin of one WGSL entry point) ----
 
 /** Input map of the pair (xa, xb): K[p, p'] = (1/C) sum_c xa[c, p] xb[c, p'] (NCHW rows). */
-export function inputMap(xa: ArrayLike<number>, xb: ArrayLike<number>, channels: number, positions: number): Float64Array {
+export function inputMap(xa: ArrayLike<number>, xb: ArrayLike<number>, channels: number, positions: number, box?: StageBox): Float64Array {
   const K = new Float64Array(positions * positions);
   for (let p = 0; p < positions; p++) {
     for (let q = 0; q < positions; q++) {
+      if (!inBox(box, p, q)) continue;
       let s = 0;
       for (let c = 0; c < channels; c++) s += xa[c * positions + p] * xb[c * positions + q];
       K[p * positions + q] = s / channels;
@@ -59,6 +73,7 @@ export function convMaps(
   T: Float64Array | null,
   sigmaW: number,
   sigmaB: number,
+  box?: StageBox,
 ): { sigma: Float64Array; theta: Float64Array } {
   const { hIn, wIn, hOut, wOut, kernel: k, stride: s, padding: q } = op;
   const Pin = hIn * wIn;
@@ -72,6 +87,7 @@ export function convMaps(
     const y = Math.floor(P / wOut) * s - q;
     const x = (P % wOut) * s - q;
     for (let P2 = 0; P2 < Pout; P2++) {
+      if (!inBox(box, P, P2)) continue;
       const y2 = Math.floor(P2 / wOut) * s - q;
       const x2 = (P2 % wOut) * s - q;
       let mk = 0;
@@ -111,7 +127,7 @@ export function denseMaps(K: Float64Array, T: Float64Array | null, positions: nu
 }
 
 /** Window means of a map (avgpool2d of size q: non-overlapping windows, floor). */
-export function poolMap(op: Extract<InfiniteOp, { kind: 'pool' }>, K: Float64Array): Float64Array {
+export function poolMap(op: Extract<InfiniteOp, { kind: 'pool' }>, K: Float64Array, box?: StageBox): Float64Array {
   const { hIn, wIn, hOut, wOut, size: q } = op;
   const Pin = hIn * wIn;
   const Pout = hOut * wOut;
@@ -121,6 +137,7 @@ export function poolMap(op: Extract<InfiniteOp, { kind: 'pool' }>, K: Float64Arr
     const y0 = Math.floor(P / wOut) * q;
     const x0 = (P % wOut) * q;
     for (let P2 = 0; P2 < Pout; P2++) {
+      if (!inBox(box, P, P2)) continue;
       const y1 = Math.floor(P2 / wOut) * q;
       const x1 = (P2 % wOut) * q;
       let s = 0;
@@ -174,10 +191,11 @@ export function activationExpectations(act: Activation, s11: number, s12: number
  * Apply an activation to a pair's maps in place: K <- E[phi phi], T <- Theta E[phi' phi'],
  * with the variances va[p] of example a and vb[p'] of example b.
  */
-export function applyActivation(act: Activation, sigma: Float64Array, theta: Float64Array, va: Float64Array, vb: Float64Array, positions: number): void {
+export function applyActivation(act: Activation, sigma: Float64Array, theta: Float64Array, va: Float64Array, vb: Float64Array, positions: number, box?: StageBox): void {
   if (act === 'linear') return;
   for (let p = 0; p < positions; p++) {
     for (let q = 0; q < positions; q++) {
+      if (!inBox(box, p, q)) continue;
       const i = p * positions + q;
       const e = activationExpectations(act, va[p], sigma[i], vb[q]);
       sigma[i] = e.k;
@@ -203,21 +221,23 @@ export type ExampleVariances = (Float64Array | null)[];
  */
 export function runPair(plan: InfinitePlan, xa: ArrayLike<number>, xb: ArrayLike<number>, va: ExampleVariances, vb: ExampleVariances | null): { nngp: number; ntk: number } {
   let positions = plan.h * plan.w;
-  let K = inputMap(xa, xb, plan.channels, positions);
+  let K = inputMap(xa, xb, plan.channels, positions, plan.boxes[0]);
   let T: Float64Array | null = null;
   for (let i = 0; i < plan.ops.length; i++) {
     const op = plan.ops[i];
+    const box = plan.boxes[i + 1];
     if (op.kind === 'pool') {
-      K = poolMap(op, K);
-      T = T ? poolMap(op, T) : null;
+      K = poolMap(op, K, box);
+      T = T ? poolMap(op, T, box) : null;
       positions = op.hOut * op.wOut;
       continue;
     }
-    const m: { sigma: Float64Array; theta: Float64Array } = op.kind === 'conv' ? convMaps(op, K, T, plan.sigmaW, plan.sigmaB) : denseMaps(K, T, positions, plan.sigmaW, plan.sigmaB);
+    const m: { sigma: Float64Array; theta: Float64Array } =
+      op.kind === 'conv' ? convMaps(op, K, T, plan.sigmaW, plan.sigmaB, box) : denseMaps(K, T, positions, plan.sigmaW, plan.sigmaB);
     positions = op.kind === 'conv' ? op.hOut * op.wOut : 1;
     if (op.activation !== 'linear') {
       if (vb === null) va[i] = mapDiagonal(m.sigma, positions);
-      applyActivation(op.activation, m.sigma, m.theta, va[i]!, (vb ?? va)[i]!, positions);
+      applyActivation(op.activation, m.sigma, m.theta, va[i]!, (vb ?? va)[i]!, positions, box);
     }
     K = m.sigma;
     T = m.theta;
