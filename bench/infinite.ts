@@ -77,7 +77,7 @@ async function compare(ctx: GpuContext, name: string, layers: unknown[], n: numb
   const tc = performance.now() - t0;
   const err = Math.max(normErr(gpu!.nngp, ref.nngp), normErr(gpu!.ntk, ref.ntk), normErr(gpu!.extras[0].nngp, ref.extras[0].nngp), normErr(gpu!.extras[0].ntk, ref.extras[0].ntk));
   const pairs = n + nTest + (n * (n - 1)) / 2 + nTest * n;
-  lines.push(`${name}: ${n} + ${nTest} digits, ${pairs} example pairs, maps ${plan.maxPositions}x${plan.maxPositions}`);
+  lines.push(`${name}: ${n} + ${nTest} digits, ${pairs} example pairs, maps of up to ${plan.maxPositions} positions, ${plan.maxMapFloats} floats per pair`);
   lines.push(`  GPU (median of ${reps}):  ${fmtMs(tg)}   [${times.map((t) => fmtMs(t)).join(', ')}]`);
   lines.push(`  f64 CPU twin:        ${fmtMs(tc)}`);
   lines.push(`  ratio:               ${fmtRatio(tc / tg)}   max normalized error vs f64 (nngp, ntk, test): ${err.toExponential(1)} (README tolerance 1e-4)`);

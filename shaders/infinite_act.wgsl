@@ -22,9 +22,9 @@
 //           z = z0 + asinh(w sinh s), s uniform with step <= h over the image of [-L, L];
 //           outer z0 = 0, w1 = min(1, 1/a, sqrt(1 + c^2)/|b|); inner z0 = clamp(-b z1 / c, -L, L)
 //           and w2 = 1/c when c > 1, else z0 = 0, w2 = 1. About 50 to 100 nodes per dimension.
-// Bindings: 0 pairs (u32 [B][2]), 1 vars ([N][P]) read; 2 K, 3 T ([B][P][P]) read-write; 4 uniforms
-// (count, offset, h, L, ry, rx); P, W and ACT are override constants. Entries outside the stage's
-// needed-offset box (ry, rx) are skipped, as in infinite_maps.wgsl.
+// Bindings: 0 pairs (u32 [B][2]), 1 vars ([N][P]) read; 2 K, 3 T ([B][P][ROW]) read-write;
+// 4 uniforms (count, offset, h, L). The stage layout (P, W, ROW, RY, RX, BANDED, as in
+// infinite_maps.wgsl) and ACT are override constants; unused entries are skipped.
 // Long quadrature dispatches are split by the host (`offset`), so that no single dispatch runs
 // for seconds on a hardware GPU.
 
@@ -34,12 +34,17 @@ const PI: f32 = 3.14159265358979;
 const INV_SQRT_2PI: f32 = 0.398942280401433;
 const INV_2PI: f32 = 0.159154943091895;
 
-// Positions per map side, compiled in (index arithmetic by a constant; see infinite_maps.wgsl).
+// The stage's shape and layout, compiled in (see infinite_maps.wgsl): P positions on a grid of
+// width W, ROW partners per position, banded (partner j = p + (j / (2 RX + 1) - RY,
+// j % (2 RX + 1) - RX)) or full rows (partner j = position j, offsets beyond RY, RX unused).
 override P: u32 = 1u;
-// The stage's grid width, for the needed-offset box (see infinite_maps.wgsl).
 override W: u32 = 1u;
+override ROW: u32 = 1u;
+override RY: u32 = 0u;
+override RX: u32 = 0u;
+override BANDED: bool = false;
 
-struct Params { count: u32, offset: u32, h: f32, L: f32, ry: u32, rx: u32, _p0: u32, _p1: u32 }
+struct Params { count: u32, offset: u32, h: f32, L: f32 }
 
 @group(0) @binding(0) var<storage, read> pairs: array<u32>;
 @group(0) @binding(1) var<storage, read> vars: array<f32>;
@@ -67,15 +72,27 @@ fn acos_accurate(x: f32) -> f32 {
 struct Entry { s11: f32, s12: f32, s22: f32, diag: bool, needed: bool }
 
 fn entry(i: u32) -> Entry {
-  let b = i / (P * P);
-  let r = i % (P * P);
-  let pa = r / P;
-  let pb = r % P;
-  let dy = u32(abs(i32(pa / W) - i32(pb / W)));
-  let dx = u32(abs(i32(pa % W) - i32(pb % W)));
+  let b = i / (P * ROW);
+  let r = i % (P * ROW);
+  let pa = r / ROW;
+  let j = r % ROW;
+  let y = i32(pa / W);
+  let x = i32(pa % W);
+  var q = i32(j);
+  var needed = true;
+  if (BANDED) {
+    let span = 2u * RX + 1u;
+    let yq = y + i32(j / span) - i32(RY);
+    let xq = x + i32(j % span) - i32(RX);
+    needed = yq >= 0 && yq < i32(P / W) && xq >= 0 && xq < i32(W);
+    q = yq * i32(W) + xq;
+  } else {
+    needed = u32(abs(i32(j / W) - y)) <= RY && u32(abs(i32(j % W) - x)) <= RX;
+  }
+  let pb = u32(select(0, q, needed));
   let xa = pairs[2u * b];
   let xb = pairs[2u * b + 1u];
-  return Entry(vars[xa * P + pa], K[i], vars[xb * P + pb], xa == xb && pa == pb, dy <= p.ry && dx <= p.rx);
+  return Entry(vars[xa * P + pa], K[i], vars[xb * P + pb], xa == xb && pa == pb, needed);
 }
 
 @compute @workgroup_size(256)

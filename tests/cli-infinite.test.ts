@@ -60,17 +60,18 @@ describe('lab run --compute infinite', () => {
     expect(bad('standard', (s) => (s.model.parameterization = 'standard'))).toMatch(/^error: model\.parameterization: expected "ntk"/);
     expect(bad('tanh-out', (s) => (s.model.layers[2].activation = 'tanh'))).toMatch(/^error: model\.layers\[2\]\.activation: expected "linear"/);
     expect(bad('sigma', (s) => (s.model.sigma_b = 'x'))).toMatch(/^error: model\.sigma_b: expected a finite number/);
-    // A 1x512x512 image: one pair's 512^2 x 512^2 map exceeds any storage binding.
+    // A 1x512x512 image pooled globally: every pair of its positions is needed, and one example
+    // pair's 512^2 x 512^2 map exceeds any storage binding.
     expect(
       bad('huge', (s) => {
         s.model.input = [1, 512, 512];
-        s.model.layers = [{ type: 'conv2d', filters: 2, kernel: 512, stride: 1, padding: 0, activation: 'linear' }, { type: 'flatten' }];
+        s.model.layers = [{ type: 'avgpool2d', size: 512 }, { type: 'flatten' }, { type: 'dense', units: 2, activation: 'linear' }];
         s.data = { x: [[Array.from({ length: 512 }, () => Array(512).fill(0))]], y: [[0, 0]] };
         delete s.params;
         s.init = { seed: 0, scheme: 'ntk' };
         delete s.train;
       }),
-    ).toMatch(/^error: the infinite-width kernel's map of one example pair \(262144 x 262144 positions\) needs .* above the device limit maxStorageBufferBindingSize/);
+    ).toMatch(/^error: the infinite-width kernel's map of one example pair \(262144 positions x 262144 partners\) needs .* above the device limit maxStorageBufferBindingSize/);
   });
 
   it('a non-finite sigma (1e999 in JSON) is refused at validation', () => {

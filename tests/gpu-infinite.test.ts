@@ -15,10 +15,10 @@ import { f32, normalizedMaxError } from './helpers/random';
 import { LimitError, type GpuContext } from '../src/gpu/context';
 import { Rng } from '../src/util/rng';
 import { validateSpec } from '../src/spec/validate';
-import { infinitePlan, type InfiniteOp, type InfinitePlan } from '../src/model/infinite-plan';
+import { infinitePlan, stageBox, stageIndex, stagePartner, type InfiniteOp, type InfinitePlan, type StageBox } from '../src/model/infinite-plan';
 import { infiniteChunk, infiniteKernels } from '../src/geometry/infinite-kernels';
-import { infActivation, infConvMap, infDenseMap, infDiagonal, infInputMap, infPoolMap } from '../src/ops/infinite';
-import { activationExpectations, applyActivation, convMaps, denseMaps, inBox, infiniteKernelsRef, inputMap, mapDiagonal, poolMap } from '../src/reference/infinite';
+import { infActivation, infConvMap, infDenseMap, infDiagonal, infInputMap, infPoolMap, stageFloats } from '../src/ops/infinite';
+import { activationExpectations, applyActivation, convMaps, denseMaps, infiniteKernelsRef, inputMap, mapDiagonal, packStage, poolMap } from '../src/reference/infinite';
 import type { Activation } from '../src/spec/types';
 
 const rngArray = (n: number, rng: Rng, scale = 1) => f32(Float64Array.from({ length: n }, () => scale * rng.normal()));
@@ -156,56 +156,73 @@ describe('infinite_maps.wgsl vs the float64 twin', () => {
   });
 });
 
-describe('needed-offset boxes: only entries within the box are written', () => {
-  it('input_map, conv_map, pool_map and the activations skip the rest', async () => {
-    const ctx = await gpuContext();
-    const rng = new Rng(12);
-    const [h, w, C, B] = [6, 5, 2, 3];
-    const P = h * w;
-    const box = { h, w, ry: 1, rx: 2 };
-    const X = rngArray(4 * C * P, rng);
-    // Distinct examples (the variances below are random, not the self pairs' diagonals).
-    const pairs = [0, 1, 2, 3, 3, 0];
-    const op: Extract<InfiniteOp, { kind: 'conv' }> = { kind: 'conv', layerIndex: 0, activation: 'relu', hIn: h, wIn: w, hOut: h, wOut: w, kernel: 3, stride: 1, padding: 1 };
-    const pool: Extract<InfiniteOp, { kind: 'pool' }> = { kind: 'pool', layerIndex: 1, hIn: h, wIn: w, hOut: 3, wOut: 2, size: 2 };
-    // Consistent with `box`: the pool reads offsets |dy|, |dx| <= 1 of its input for its diagonal.
-    const poolBox = { h: 3, w: 2, ry: 0, rx: 0 };
-    const SENTINEL = 12345;
-    await withTensors(ctx, async (up) => {
-      const fill = (n: number) => up(new Float32Array(n).fill(SENTINEL));
-      const [K, T, S, Th, PK, PT] = [fill(B * P * P), fill(B * P * P), fill(B * P * P), fill(B * P * P), fill(B * 36), fill(B * 36)];
-      const pairT = up(u32(pairs));
-      infInputMap(ctx, pairT, up(X), K, T, B, C, P, box);
-      infConvMap(ctx, op, K, T, S, Th, B, 1.2, 0.4, box);
-      const vars = up(rngArray(4 * P, rng).map((v) => 1 + Math.abs(v)));
-      infActivation(ctx, 'relu', pairT, vars, S, Th, B, P, undefined, box);
-      infPoolMap(ctx, pool, S, Th, PK, PT, B, poolBox);
-      const [k, s, th, pk, vh] = await ctx.readMany([{ tensor: K }, { tensor: S }, { tensor: Th }, { tensor: PK }, { tensor: vars }]);
-      for (let b = 0; b < B; b++) {
-        const row = (e: number) => X.subarray(e * C * P, (e + 1) * C * P);
-        const K0 = inputMap(row(pairs[2 * b]), row(pairs[2 * b + 1]), C, P, box);
-        const m = convMaps(op, K0, null, 1.2, 0.4, box);
-        applyActivation('relu', m.sigma, m.theta, Float64Array.from(vh.subarray(pairs[2 * b] * P, (pairs[2 * b] + 1) * P)), Float64Array.from(vh.subarray(pairs[2 * b + 1] * P, (pairs[2 * b + 1] + 1) * P)), P, box);
-        const pooled = poolMap(pool, m.sigma, poolBox);
-        for (let p = 0; p < P; p++) {
-          for (let q = 0; q < P; q++) {
-            const i = (b * P + p) * P + q;
-            if (inBox(box, p, q)) {
-              expect(Math.abs(k[i] - K0[p * P + q])).toBeLessThan(1e-5);
-              expect(Math.abs(s[i] - m.sigma[p * P + q])).toBeLessThan(1e-5);
-            } else {
-              expect([k[i], s[i], th[i]]).toEqual([SENTINEL, SENTINEL, SENTINEL]);
+describe('stage layouts: only the needed position pairs are computed and stored', () => {
+  for (const banded of [true, false]) {
+    it(`input_map, conv_map, relu, pool_map, dense_map, diagonal on ${banded ? 'banded' : 'full-row'} stages with a 3 x 5 box of offsets`, async () => {
+      const ctx = await gpuContext();
+      const rng = new Rng(12);
+      const [h, w, C, B] = [6, 5, 2, 3];
+      const P = h * w;
+      const layout = (hh: number, ww: number, ry: number, rx: number): StageBox =>
+        banded ? stageBox(hh, ww, ry, rx) : { h: hh, w: ww, ry, rx, banded: false, row: hh * ww };
+      const box = layout(h, w, 1, 2);
+      const poolBox = layout(3, 2, 0, 0); // reads offsets |dy|, |dx| <= 1 of `box`
+      expect(box.banded).toBe(banded);
+      const X = rngArray(4 * C * P, rng);
+      // Distinct examples (the variances below are random, not the self pairs' diagonals).
+      const pairs = [0, 1, 2, 3, 3, 0];
+      const op: Extract<InfiniteOp, { kind: 'conv' }> = { kind: 'conv', layerIndex: 0, activation: 'relu', hIn: h, wIn: w, hOut: h, wOut: w, kernel: 3, stride: 1, padding: 1 };
+      const pool: Extract<InfiniteOp, { kind: 'pool' }> = { kind: 'pool', layerIndex: 1, hIn: h, wIn: w, hOut: 3, wOut: 2, size: 2 };
+      const SENTINEL = 12345;
+      await withTensors(ctx, async (up, make) => {
+        const fill = (n: number) => up(new Float32Array(n).fill(SENTINEL));
+        const E = stageFloats(box);
+        const [K, T, S, Th, PK, PT] = [fill(B * E), fill(B * E), fill(B * E), fill(B * E), fill(B * stageFloats(poolBox)), fill(B * stageFloats(poolBox))];
+        const pairT = up(u32(pairs));
+        infInputMap(ctx, pairT, up(X), K, T, B, C, P, box);
+        infConvMap(ctx, op, K, T, S, Th, B, 1.2, 0.4, box, box);
+        const vars = up(rngArray(4 * P, rng).map((v) => 1 + Math.abs(v)));
+        infActivation(ctx, 'relu', pairT, vars, S, Th, B, P, undefined, box);
+        infPoolMap(ctx, pool, S, Th, PK, PT, B, box, poolBox);
+        const [dk, dt, dv] = [make(B), make(B), make(4 * P)];
+        infDenseMap(ctx, S, Th, dk, dt, B, P, 1.1, 0.2, box);
+        infDiagonal(ctx, up(u32([0, 0, 1, 1, 2, 2])), S, dv, B, P, box);
+        const [k, sg, th, pk, vh, gdk, gdv] = await ctx.readMany([{ tensor: K }, { tensor: S }, { tensor: Th }, { tensor: PK }, { tensor: vars }, { tensor: dk }, { tensor: dv }]);
+        const PE = stageFloats(poolBox);
+        for (let b = 0; b < B; b++) {
+          const row = (e: number) => X.subarray(e * C * P, (e + 1) * C * P);
+          const K0 = inputMap(row(pairs[2 * b]), row(pairs[2 * b + 1]), C, P, box);
+          const m = convMaps(op, K0, null, 1.2, 0.4, box);
+          const va = Float64Array.from(vh.subarray(pairs[2 * b] * P, (pairs[2 * b] + 1) * P));
+          const vb = Float64Array.from(vh.subarray(pairs[2 * b + 1] * P, (pairs[2 * b + 1] + 1) * P));
+          applyActivation('relu', m.sigma, m.theta, va, vb, P, box);
+          const pooled = packStage(poolBox, poolMap(pool, m.sigma, poolBox));
+          const [pk0, pm, pth] = [packStage(box, K0), packStage(box, m.sigma), packStage(box, m.theta)];
+          for (let p = 0; p < P; p++) {
+            for (let j = 0; j < box.row; j++) {
+              const i = p * box.row + j;
+              if (stagePartner(box, p, j) >= 0) {
+                expect(Math.abs(k[b * E + i] - pk0[i])).toBeLessThan(1e-5);
+                expect(Math.abs(sg[b * E + i] - pm[i])).toBeLessThan(1e-5);
+                expect(Math.abs(th[b * E + i] - pth[i])).toBeLessThan(1e-5);
+              } else {
+                // Unused entries are never written.
+                expect([k[b * E + i], sg[b * E + i], th[b * E + i]]).toEqual([SENTINEL, SENTINEL, SENTINEL]);
+              }
             }
           }
+          for (let i = 0; i < PE; i++) {
+            if (stagePartner(poolBox, Math.floor(i / poolBox.row), i % poolBox.row) >= 0) expect(Math.abs(pk[b * PE + i] - pooled[i])).toBeLessThan(1e-5);
+            else expect(pk[b * PE + i]).toBe(SENTINEL);
+          }
+          const dm = denseMaps(m.sigma, m.theta, P, 1.1, 0.2);
+          expect(Math.abs(gdk[b] - dm.sigma[0])).toBeLessThan(1e-5 * Math.abs(dm.sigma[0]));
+          // The diagonal of pair b (a self pair (b, b) in that call) is copied exactly.
+          for (let q = 0; q < P; q++) expect(gdv[b * P + q]).toBe(sg[b * E + stageIndex(box, q, q)]);
         }
-        for (let p = 0; p < 6; p++) for (let q = 0; q < 6; q++) {
-          const i = (b * 6 + p) * 6 + q;
-          if (inBox(poolBox, p, q)) expect(Math.abs(pk[i] - pooled[p * 6 + q])).toBeLessThan(1e-5);
-          else expect(pk[i]).toBe(SENTINEL);
-        }
-      }
+      });
     });
-  });
+  }
 });
 
 /**
@@ -430,10 +447,11 @@ describe('the whole recursion on the GPU vs infiniteKernelsRef (chunks of 3 pair
 });
 
 describe('device limits', () => {
+  // Global average pooling: every pair of positions of the input map is needed (full rows).
   const plan = (h: number, w: number): InfinitePlan =>
     infinitePlan(
       validateSpec({
-        model: { input: [1, h, w], parameterization: 'ntk', layers: [{ type: 'conv2d', filters: 1, kernel: h, stride: 1, padding: 0, activation: 'linear' }, { type: 'flatten' }] },
+        model: { input: [1, h, w], parameterization: 'ntk', layers: [{ type: 'avgpool2d', size: h }, { type: 'flatten' }, { type: 'dense', units: 1, activation: 'linear' }] },
         init: { seed: 1, scheme: 'ntk' },
         loss: 'mse',
         data: { x: [[Array.from({ length: h }, () => Array(w).fill(0))]], y: [[0]] },
@@ -451,7 +469,7 @@ describe('device limits', () => {
     }
     expect(err).toBeInstanceOf(LimitError);
     expect((err as LimitError).limit).toBe('maxStorageBufferBindingSize');
-    expect((err as Error).message).toMatch(/map of one example pair .* above the device limit maxStorageBufferBindingSize/);
+    expect((err as Error).message).toMatch(/map of one example pair \(\d+ positions x \d+ partners\) needs .* above the device limit maxStorageBufferBindingSize/);
     expect((err as Error).message.split('\n')).toHaveLength(1);
     // Just below the limit: chunks of one pair.
     const fits = plan(side - 2, side - 2);

@@ -12,11 +12,12 @@
  *      self pair needs its whole P x P map); kept per layer, [N][P] floats each.
  *   2. Cross pairs: train i < j, then every (extra, train) pair, in chunks, reading those variances.
  *
- * Only the position pairs that later layers read are computed (plan.boxes, src/model/infinite-plan.ts
- * `neededBoxes`): the diagonal alone without pooling, a 3 x 3 band of offsets behind a 2 x 2 pool.
+ * Only the position pairs that later layers read are computed and stored (plan.boxes,
+ * src/model/infinite-plan.ts `neededBoxes`, `StageBox`): the diagonal alone without pooling, a
+ * 3 x 3 band of offsets behind a 2 x 2 pool (P * 9 floats per pair instead of P^2).
  *
  * Chunks are sized to the device: each of the four map buffers (K, T, ping and pong) holds
- * B * P_max^2 floats within maxStorageBufferBindingSize (and `mapBytes`); a pair whose map alone
+ * B * (the largest P * row of a stage) floats within maxStorageBufferBindingSize (and `mapBytes`); a pair whose map alone
  * exceeds the limit, or inputs / variances beyond it, are refused with a LimitError naming it.
  * Dispatches are 1-D grids split over x and y (up to maxComputeWorkgroupsPerDimension^2 groups);
  * quadrature activations are split further (src/ops/infinite.ts). Results are read back per chunk
@@ -43,13 +44,14 @@ export interface InfiniteKernelOptions {
 /** Chunk size for a plan: pairs per chunk and the floats of one map buffer. */
 export function infiniteChunk(ctx: GpuContext, plan: InfinitePlan, opts: InfiniteKernelOptions = {}, totalPairs = Infinity): { pairs: number; mapFloats: number } {
   const limit = ctx.limits.maxStorageBufferBindingSize;
-  const perPair = plan.maxPositions * plan.maxPositions;
+  const perPair = plan.maxMapFloats;
   if (perPair * 4 > limit) {
+    const big = plan.boxes.reduce((a, b) => (b.h * b.w * b.row > a.h * a.w * a.row ? b : a));
     throw new LimitError(
       'maxStorageBufferBindingSize',
       perPair * 4,
       limit,
-      `the infinite-width kernel's map of one example pair (${plan.maxPositions} x ${plan.maxPositions} positions)`,
+      `the infinite-width kernel's map of one example pair (${big.h * big.w} positions x ${big.row} partners)`,
     );
   }
   const budget = Math.min(limit, opts.mapBytes ?? 64 * 1024 * 1024);
@@ -136,16 +138,16 @@ export async function infiniteKernels(ctx: GpuContext, plan: InfinitePlan, train
       let positions = plan.h * plan.w;
       infInputMap(ctx, pairT, X, K, T, count, plan.channels, positions, plan.boxes[0]);
       plan.ops.forEach((op, i) => {
-        const box = plan.boxes[i + 1];
-        if (op.kind === 'pool') infPoolMap(ctx, op, K, T, K2, T2, count, box);
-        else if (op.kind === 'conv') infConvMap(ctx, op, K, T, K2, T2, count, plan.sigmaW, plan.sigmaB, box);
-        else infDenseMap(ctx, K, T, K2, T2, count, positions, plan.sigmaW, plan.sigmaB);
+        const [inp, out] = [plan.boxes[i], plan.boxes[i + 1]];
+        if (op.kind === 'pool') infPoolMap(ctx, op, K, T, K2, T2, count, inp, out);
+        else if (op.kind === 'conv') infConvMap(ctx, op, K, T, K2, T2, count, plan.sigmaW, plan.sigmaB, inp, out);
+        else infDenseMap(ctx, K, T, K2, T2, count, positions, plan.sigmaW, plan.sigmaB, inp);
         [K, T, K2, T2] = [K2, T2, K, T];
         positions = positionsAfter(plan, i);
         const v = vars[i];
         if (v && op.kind !== 'pool') {
-          if (self) infDiagonal(ctx, pairT, K, v, count, positions);
-          infActivation(ctx, op.activation, pairT, v, K, T, count, positions, rule, box);
+          if (self) infDiagonal(ctx, pairT, K, v, count, positions, out);
+          infActivation(ctx, op.activation, pairT, v, K, T, count, positions, rule, out);
         }
       });
       const [k, t] = await ctx.readMany([

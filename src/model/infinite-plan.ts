@@ -40,6 +40,8 @@ export interface InfinitePlan {
   c: number;
   /** The largest number of positions of any map (the input's included). */
   maxPositions: number;
+  /** The largest map of one pair in floats (P * row over the stages). */
+  maxMapFloats: number;
   /**
    * Per map stage (0: the input map, i + 1: after op i), the position offsets that later layers
    * read: only entries (p, p') with |y - y'| <= ry and |x - x'| <= rx are needed (see `neededBoxes`).
@@ -47,12 +49,53 @@ export interface InfinitePlan {
   boxes: StageBox[];
 }
 
-/** Grid and needed offsets of one map stage. */
+/**
+ * Grid, needed offsets and storage layout of one map stage. Each position p keeps `row` partners:
+ * when the box is smaller than the grid (`banded`), partner j is p + (dy, dx) with
+ * dy = floor(j / (2 rx + 1)) - ry, dx = j mod (2 rx + 1) - rx (partners off the grid unused);
+ * otherwise partner j is position j (the whole row; entries outside the box unused). A pair's map
+ * holds P * row floats, entry (p, j) at p * row + j.
+ */
 export interface StageBox {
   h: number;
   w: number;
   ry: number;
   rx: number;
+  banded: boolean;
+  row: number;
+}
+
+/** A stage that keeps every pair (no restriction), laid out as full P x P rows. */
+export function fullBox(h: number, w: number): StageBox {
+  return { h, w, ry: h - 1, rx: w - 1, banded: false, row: h * w };
+}
+
+/** The layout of a stage with the given needed offsets: banded when that is smaller than full rows. */
+export function stageBox(h: number, w: number, ry: number, rx: number): StageBox {
+  const band = (2 * ry + 1) * (2 * rx + 1);
+  const banded = band < h * w;
+  return { h, w, ry, rx, banded, row: banded ? band : h * w };
+}
+
+/** Position of partner j of position p in a stage (-1: off the grid or outside the box). */
+export function stagePartner(box: StageBox, p: number, j: number): number {
+  const y = Math.floor(p / box.w);
+  const x = p % box.w;
+  if (box.banded) {
+    const span = 2 * box.rx + 1;
+    const yq = y + Math.floor(j / span) - box.ry;
+    const xq = x + (j % span) - box.rx;
+    return yq < 0 || yq >= box.h || xq < 0 || xq >= box.w ? -1 : yq * box.w + xq;
+  }
+  return Math.abs(Math.floor(j / box.w) - y) <= box.ry && Math.abs((j % box.w) - x) <= box.rx ? j : -1;
+}
+
+/** Storage index (within a pair's map) of the entry for positions (p, q) of a stage; q must be a partner of p. */
+export function stageIndex(box: StageBox, p: number, q: number): number {
+  if (!box.banded) return p * box.row + q;
+  const dy = Math.floor(q / box.w) - Math.floor(p / box.w) + box.ry;
+  const dx = (q % box.w) - (p % box.w) + box.rx;
+  return p * box.row + dy * (2 * box.rx + 1) + dx;
 }
 
 /**
@@ -62,31 +105,23 @@ export interface StageBox {
  * offset on both sides; an avgpool of size q at q (P' - P) + (i' - i), |i' - i| < q. So every
  * stage needs a box of offsets |dy| <= ry, |dx| <= rx (for strided convs a superset), clipped to
  * the grid. A CNN without pooling needs only the diagonal (P entries per pair instead of P^2);
- * the issue's digits CNN (pool 2) needs 3x3 offsets, 484 of 4096 entries per 8x8 map. Entries
- * outside the box are neither computed nor read.
+ * the issue's digits CNN (pool 2) needs 3x3 offsets (64 x 9 stored entries instead of 64 x 64 per
+ * 8x8 map). Entries outside the box are neither computed nor read.
  */
 export function neededBoxes(plan: Pick<InfinitePlan, 'h' | 'w' | 'ops'>): StageBox[] {
   const grids: [number, number][] = [[plan.h, plan.w]];
   for (const op of plan.ops) grids.push(op.kind === 'dense' ? [1, 1] : [op.hOut, op.wOut]);
-  const boxes: StageBox[] = grids.map(([h, w]) => ({ h, w, ry: 0, rx: 0 }));
+  const r: [number, number][] = grids.map(() => [0, 0]);
   for (let i = plan.ops.length - 1; i >= 0; i--) {
     const op = plan.ops[i];
-    const out = boxes[i + 1];
-    const b = boxes[i];
-    if (op.kind === 'dense') {
-      b.ry = 0;
-      b.rx = 0;
-    } else if (op.kind === 'conv') {
-      b.ry = op.stride * out.ry;
-      b.rx = op.stride * out.rx;
-    } else {
-      b.ry = op.size * out.ry + op.size - 1;
-      b.rx = op.size * out.rx + op.size - 1;
-    }
-    b.ry = Math.min(b.ry, b.h - 1);
-    b.rx = Math.min(b.rx, b.w - 1);
+    const [ry, rx] = r[i + 1];
+    const [h, w] = grids[i];
+    let b: [number, number] = [0, 0];
+    if (op.kind === 'conv') b = [op.stride * ry, op.stride * rx];
+    else if (op.kind === 'pool') b = [op.size * ry + op.size - 1, op.size * rx + op.size - 1];
+    r[i] = [Math.min(b[0], h - 1), Math.min(b[1], w - 1)];
   }
-  return boxes;
+  return grids.map(([h, w], i) => stageBox(h, w, r[i][0], r[i][1]));
 }
 
 /** Positions of a map after op `i` (before the first op: the input's). */
@@ -160,7 +195,9 @@ export function infinitePlan(model: ResolvedModel, plan: ModelPlan = planModel(m
     }
     maxPositions = Math.max(maxPositions, positions);
   }
-  return { channels, h, w, inputSize: channels * h * w, ops, sigmaW: model.sigmaW, sigmaB: model.sigmaB, c: plan.c, maxPositions, boxes: neededBoxes({ h, w, ops }) };
+  const boxes = neededBoxes({ h, w, ops });
+  const maxMapFloats = Math.max(...boxes.map((b) => b.h * b.w * b.row));
+  return { channels, h, w, inputSize: channels * h * w, ops, sigmaW: model.sigmaW, sigmaB: model.sigmaB, c: plan.c, maxPositions, maxMapFloats, boxes };
 }
 
 /** A set of inputs: `n` examples of `plan.inputSize` values each, row-major (NCHW). */

@@ -23,7 +23,9 @@
  *   flatten  no change
  *
  * Only the position pairs later layers read are computed (src/model/infinite-plan.ts `neededBoxes`:
- * offsets within a box per stage; the diagonal alone without pooling).
+ * offsets within a box per stage; the diagonal alone without pooling). The maps here stay full
+ * P x P arrays (zeros outside the boxes); the GPU stores each stage in its compact layout
+ * (`StageBox`), and `packStage` converts for comparisons.
  *
  * The variances S(x, p) of every example at every activation come from a first pass over the
  * self pairs (x, x) (pooling mixes positions, so a self pair needs its whole P x P map); the
@@ -35,7 +37,7 @@
  * src/model/infinite-plan.ts.
  */
 import type { Activation } from '../spec/types';
-import type { InfiniteKernels, InfiniteOp, InfinitePlan, InputSet, StageBox } from '../model/infinite-plan';
+import { stagePartner, type InfiniteKernels, type InfiniteOp, type InfinitePlan, type InputSet, type StageBox } from '../model/infinite-plan';
 import { gaussianExpectations } from '../math/infinite-quadrature';
 
 export type { CrossKernels, InfiniteKernels, InfiniteOp, InfinitePlan, InputSet, StageBox } from '../model/infinite-plan';
@@ -45,9 +47,22 @@ export type { CrossKernels, InfiniteKernels, InfiniteOp, InfinitePlan, InputSet,
  * the stage's box, src/model/infinite-plan.ts `neededBoxes`). Entries outside are left at 0 here
  * (on the GPU: not written); nothing reads them. Without a box every entry is computed.
  */
-export function inBox(box: StageBox | undefined, p: number, q: number): boolean {
+export function inBox(box: Pick<StageBox, 'w' | 'ry' | 'rx'> | undefined, p: number, q: number): boolean {
   if (!box) return true;
   return Math.abs(Math.floor(p / box.w) - Math.floor(q / box.w)) <= box.ry && Math.abs((p % box.w) - (q % box.w)) <= box.rx;
+}
+
+/** Pack a full P x P map into a stage's storage layout (entries outside the box: 0). */
+export function packStage(box: StageBox, map: ArrayLike<number>): Float64Array {
+  const P = box.h * box.w;
+  const out = new Float64Array(P * box.row);
+  for (let p = 0; p < P; p++) {
+    for (let j = 0; j < box.row; j++) {
+      const q = stagePartner(box, p, j);
+      if (q >= 0) out[p * box.row + j] = map[p * P + q];
+    }
+  }
+  return out;
 }
 
 // ---- the per-pair operations (each the twin of one WGSL entry point) ----
