@@ -5,7 +5,8 @@
 //   K[b, p, p'] <- E[phi(u) phi(v)],   T[b, p, p'] <- T[b, p, p'] * E[phi'(u) phi'(v)]
 //
 // The float64 twin is src/reference/infinite.ts (reluExpectations) and
-// src/reference/infinite-quadrature.ts (gaussianExpectations): the same rules, node for node.
+// src/math/infinite-quadrature.ts (gaussianExpectations): the same rules, node for node (the
+// identity map when w = 1, as there, which also saves three transcendentals per node).
 //
 // Entry points (1-D over `count` entries starting at entry `offset`, 256 per workgroup):
 //   relu    the arc-cosine kernels: with rho = S12 / den, t = arccos(rho),
@@ -163,14 +164,20 @@ struct Nodes { s0: f32, ds: f32, count: u32 }
 
 // The rule's nodes over [-L, L] for the map z = z0 + asinh(w sinh s).
 fn mapped_nodes(z0: f32, w: f32) -> Nodes {
-  let s0 = asinh_f(sinh_f(-p.L - z0) / w);
-  let s1 = asinh_f(sinh_f(p.L - z0) / w);
+  // w = 1: s(z) = z - z0 exactly (the map is the identity shift; no rounding of asinh(sinh)).
+  var s0 = -p.L - z0;
+  var s1 = p.L - z0;
+  if (w != 1.0) {
+    s0 = asinh_f(sinh_f(s0) / w);
+    s1 = asinh_f(sinh_f(s1) / w);
+  }
   let count = max(2u, u32(ceil((s1 - s0) / p.h)));
   return Nodes(s0, (s1 - s0) / f32(count), count);
 }
 
 // (z - z0, dz/ds) at s.
 fn map_point(s: f32, w: f32) -> vec2f {
+  if (w == 1.0) { return vec2f(s, 1.0); }
   let e = exp(s);
   let sh = 0.5 * (e - 1.0 / e);
   let ch = 0.5 * (e + 1.0 / e);
