@@ -23,7 +23,7 @@ import { loadImageSetFromDisk } from '../src/data/image-files';
 import { requestedKeys } from '../src/experiment/keys';
 import { infiniteProblem } from '../src/model/infinite-plan';
 import { toFixtureJson } from '../src/experiment/result';
-import { BatchSchedule } from '../src/dynamics/trainer';
+import { BatchSchedule } from '../src/math/training';
 import { initParams } from '../src/model/init';
 import { planModel } from '../src/model/layout';
 import { ExportError, exportPlan, exportPytorch, pyFloat, pyStr } from '../src/export/pytorch';

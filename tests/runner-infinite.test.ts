@@ -16,7 +16,7 @@ import type { ResolvedSpec } from '../src/experiment/types';
 import { computeReferenceResults } from '../src/reference/results';
 import { infiniteReference } from '../src/reference/infinite-result';
 import { compareResults } from '../src/cli/compare';
-import { BatchSchedule } from '../src/dynamics/trainer';
+import { BatchSchedule } from '../src/math/training';
 import { Rng } from '../src/util/rng';
 
 type Layer = Record<string, unknown>;

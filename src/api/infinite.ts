@@ -9,7 +9,7 @@ import type { InfiniteResult } from '../experiment/result';
 import { infinitePlan, infiniteProblem } from '../model/infinite-plan';
 import { infiniteChunk, infiniteKernels, type InfiniteKernelOptions } from '../geometry/infinite-kernels';
 import { infiniteResult } from '../reference/infinite-result';
-import { BatchSchedule } from '../dynamics/trainer';
+import { BatchSchedule } from '../math/training';
 
 export { infiniteProblem };
 
