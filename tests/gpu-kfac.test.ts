@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { basename, dirname } from 'node:path';
-import { gpuContext } from './helpers/gpu';
+import { gpuContext, gpuContextWith } from './helpers/gpu';
 import { fixtureDirs, fixtureFiles, loadFixture } from './helpers/fixtures';
 import { CONV_NO_FLATTEN, CONV_STRIDED, MLP_SIGMOID, randomSpec } from './reference-helpers';
 import { validateSpec } from '../src/api/validate';
@@ -20,8 +20,8 @@ import { LimitError } from '../src/gpu/context';
 import { FisherSource } from '../src/curvature/source';
 import { kfacKey, type KfacKeyOptions } from '../src/curvature/results';
 import { factorEigen } from '../src/curvature/eigen';
-import { curvatureBudget } from '../src/curvature/ekfac';
 import { piDamping } from '../src/curvature/kfac';
+import { chunkRows } from '../src/curvature/ekfac';
 import {
   colsSumSq,
   crossEntropyMetricMv,
@@ -174,23 +174,21 @@ describe('Frobenius errors of large layers (above explicitMaxParams)', () => {
 
 describe('chunked routines', () => {
   it('many small chunks give the same results (conv diagonals, exact blocks, conv Gram terms)', async () => {
-    const ctx = await gpuContext();
+    // A context whose chunk budget is three rows of at most 200 floats: one example per chunk.
+    const ctx = await gpuContextWith({ curvature: { chunkBytes: 4 * 3 * 200 } });
+    expect(ctx.config.curvature.chunkBytes).toBe(2400);
+    expect((await gpuContext()).config.curvature.chunkBytes).toBe(64 << 20); // the default context is untouched
+    expect(chunkRows(ctx, 5 * 3, 3, 200)).toBe(3); // one example (R = 3 rows) per chunk
     const live = ctx.liveTensors;
     const spec = randomSpec(RANDOM_MODELS[0][1]); // strided conv, n = 5, c = 3
     const ref = computeReferenceResults(spec, new Set(['kfac']));
-    const saved = curvatureBudget.chunkBytes;
-    curvatureBudget.chunkBytes = 4 * 3 * 200; // two rows of at most 200 floats: one example per chunk
-    try {
-      const kfac = await gpuKfac(ctx, spec);
-      expect(compareResults({ kfac }, ref, { f64Norms: true }).failures).toEqual([]);
-      const gram = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0, eigenbasisMaxBytes: 0 });
-      (ref.kfac as Record<string, number>[]).forEach((l, i) => {
-        expect(Math.abs((gram[i].frob_exact as number) - l.frob_exact) / l.frob_exact).toBeLessThan(1e-5);
-        expect(Math.abs((gram[i].frob_err_kfac as number) - l.frob_err_kfac) / l.frob_exact).toBeLessThan(2e-3);
-      });
-    } finally {
-      curvatureBudget.chunkBytes = saved;
-    }
+    const kfac = await gpuKfac(ctx, spec);
+    expect(compareResults({ kfac }, ref, { f64Norms: true }).failures).toEqual([]);
+    const gram = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0, eigenbasisMaxBytes: 0 });
+    (ref.kfac as Record<string, number>[]).forEach((l, i) => {
+      expect(Math.abs((gram[i].frob_exact as number) - l.frob_exact) / l.frob_exact).toBeLessThan(1e-5);
+      expect(Math.abs((gram[i].frob_err_kfac as number) - l.frob_err_kfac) / l.frob_exact).toBeLessThan(2e-3);
+    });
     expect(ctx.liveTensors).toBe(live);
   });
 });
