@@ -150,7 +150,7 @@ export function kroneckerApply(ctx: GpuContext, layer: ParamLayerPlan, G: Tensor
 
 /**
  * pi-damping factor sqrt((tr A / m) / (tr G / out)) from the (clamped) eigenvalues; 1 when a
- * factor is zero. The same formula is in shaders/kfac.wgsl (kfac_inv).
+ * factor is zero. The same formula is in shaders/kfac_damping.wgsl (kfac_inv).
  */
 export function piDamping(eigA: ArrayLike<number>, eigG: ArrayLike<number>): number {
   let trA = 0;

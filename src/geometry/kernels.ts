@@ -4,12 +4,13 @@
  *
  * Dense layer l: J_l[(i,r), (o,a)] = S[(i,r), o] A~[i, a], so its kernel block is
  *   K_l[(i,r),(j,s)] = (A~ A~^T)[i,j] * (S S^T)[(i,r),(j,s)]
- * computed from an n x n and an nR x nR Gram without forming J_l (DESIGN.md "factorized NTK").
+ * computed from an n x n and an nR x nR Gram without forming J_l (the factorized NTK).
  * Conv layer l: J_l[(i,r), (o,a)] = sum_t S[(i,r), o, t] P[i, t, a]; its kernel is either the
  * patch-Gram sum  sum_{t,t'} (P P^T)[(i,t),(j,t')] (S S^T)[(i,r,t),(j,s,t')]  or J_l J_l^T with
  * J_l formed by a batched matmul. Conv layers have few parameters (out * (C k^2 + 1)) and many
  * positions, so the second is usually far cheaper; `convKernelRoute` picks by operation count
- * and memory, and both are tested against the f64 reference.
+ * and memory. tests/gpu-ntk-routes.test.ts forces each route on conv models and compares both
+ * with each other and with the f64 reference, and checks the choice by memory.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
