@@ -96,12 +96,13 @@ export const STATIC_KEYS: readonly KeyRule[] = [
     key: 'alignment',
     compute: async (a) => {
       const { total, perLayer } = await a.kernels();
+      const centered = await a.centeredKernels();
       const targets = uploadTargets(a.ctx, a.spec.data.y, a.n, a.c);
       try {
         const which = { traced: true, full: true };
-        const t = await kernelAlignments(a.ctx, total, targets, which);
+        const t = await kernelAlignments(a.ctx, total, targets, which, centered.total);
         const per = [];
-        for (const Kl of perLayer) per.push(await kernelAlignments(a.ctx, Kl, targets, which));
+        for (const [l, Kl] of perLayer.entries()) per.push(await kernelAlignments(a.ctx, Kl, targets, which, centered.perLayer[l]));
         return {
           alignment: {
             uncentered: t.uncentered,
