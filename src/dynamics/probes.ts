@@ -12,7 +12,7 @@ import { numel, type ModelPlan } from '../model/layout';
 import { identitySeeds } from '../ops/loss';
 import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
 import { centeredTangentKernels, tangentKernels } from '../geometry/kernels';
-import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
+import { alignmentsOf, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
 
 
 export interface KernelState {
@@ -42,24 +42,6 @@ export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState,
 /** Free a kernel state (its `total` too unless it is null: a caller that keeps it). */
 export function releaseKernels(k: Omit<KernelState, 'total'> & { total: Tensor | null }): void {
   for (const t of [k.total, ...k.perLayer, ...(k.centered ? [k.centered.total, ...k.centered.perLayer] : [])]) t?.destroy();
-}
-
-/** Every alignment of one kernel state. */
-export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Promise<AlignmentMetrics> {
-  const which = { traced: true, full: true };
-  const total = await kernelAlignments(ctx, k.total, targets, which, k.centered?.total);
-  const per = [];
-  for (const [l, Kl] of k.perLayer.entries()) per.push(await kernelAlignments(ctx, Kl, targets, which, k.centered?.perLayer[l]));
-  return {
-    uncentered: total.uncentered,
-    centered: total.centered,
-    ntk_uncentered: total.ntk_uncentered,
-    ntk_centered: total.ntk_centered,
-    per_layer_uncentered: per.map((a) => a.uncentered),
-    per_layer_centered: per.map((a) => a.centered),
-    per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
-    per_layer_ntk_centered: per.map((a) => a.ntk_centered),
-  };
 }
 
 export interface ProbeResult {
@@ -113,7 +95,7 @@ export class KernelProbe {
     const K0c = K0.centered!.total;
     const targets = uploadTargets(ctx, Y, n, c);
     const [s0, s0c] = await Promise.all([sumOfSquares(ctx, K0.total, N * N), sumOfSquares(ctx, K0c, N * N)]);
-    const alignment0 = await alignmentsOf(ctx, K0, targets);
+    const alignment0 = await alignmentsOf(ctx, K0, K0.centered, targets);
     return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
   }
 
@@ -131,7 +113,7 @@ export class KernelProbe {
     const N = this.N;
     const { n } = state;
     const K = kernelsAt(ctx, this.model, state, theta);
-    const alignment = await alignmentsOf(ctx, K, this.targets);
+    const alignment = await alignmentsOf(ctx, K, K.centered, this.targets);
     const Kc = K.centered!.total;
     const [kk, kkc, cross, crossc] = await Promise.all([
       sumOfSquares(ctx, K.total, N * N),

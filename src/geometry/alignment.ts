@@ -137,3 +137,29 @@ export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentT
   }
   return out;
 }
+
+/**
+ * Every alignment of fixture README sections 7 and 9 of a kernel and of each layer's kernel, the
+ * centered ones from the kernels of the centered Jacobian when given (`centeredTangentKernels`).
+ */
+export async function alignmentsOf(
+  ctx: GpuContext,
+  k: { total: Tensor; perLayer: Tensor[] },
+  centered: { total: Tensor; perLayer: Tensor[] } | null,
+  targets: AlignmentTargets,
+): Promise<AlignmentMetrics> {
+  const which = { traced: true, full: true };
+  const total = await kernelAlignments(ctx, k.total, targets, which, centered?.total);
+  const per = [];
+  for (const [l, Kl] of k.perLayer.entries()) per.push(await kernelAlignments(ctx, Kl, targets, which, centered?.perLayer[l]));
+  return {
+    uncentered: total.uncentered,
+    centered: total.centered,
+    ntk_uncentered: total.ntk_uncentered,
+    ntk_centered: total.ntk_centered,
+    per_layer_uncentered: per.map((a) => a.uncentered),
+    per_layer_centered: per.map((a) => a.centered),
+    per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
+    per_layer_ntk_centered: per.map((a) => a.ntk_centered),
+  };
+}
