@@ -31,6 +31,8 @@ import { NonFiniteWatch } from '../ops/check';
 import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
 import { Rng } from '../util/rng';
+import { fusedMlpSupport } from '../nn/fused-mlp';
+import { FusedTrainer } from './fused-trainer';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
 import type { BackendSnapshot, Evaluation, ModelKind } from './backend';
 
@@ -70,6 +72,39 @@ export class BatchSchedule {
   }
 }
 
+/**
+ * Which implementation trains the models, and why: `fused` (src/nn/fused-mlp.ts: a whole step in
+ * 1 + models dispatches) wherever it applies, else `general` (src/nn/gpu-model.ts).
+ */
+export interface TrainingPath {
+  kind: 'fused' | 'general';
+  reason: string;
+}
+
+export interface TrainerOptions {
+  /** `auto` (default): the fused path where it applies; `general`: always the general path. */
+  path?: 'auto' | 'general';
+}
+
+/** The path a spec's training takes on this device, with the reason (one line). */
+export function chooseTrainingPath(ctx: GpuContext, spec: ResolvedSpec, plan: ModelPlan, options: TrainerOptions = {}): TrainingPath & { config?: ReturnType<typeof fusedMlpSupport> } {
+  if (options.path === 'general') return { kind: 'general', reason: 'general path requested' };
+  const opt = spec.train?.optimizer;
+  if (opt === 'kfac' || opt === 'ekfac') {
+    // The preconditioner needs the general path's per-layer forward state and batched backward
+    // signals (its curvature factors); the fused kernels keep those inside the step.
+    return { kind: 'general', reason: `optimizer ${opt}: the natural-gradient preconditioner uses the general path's forward state and signals` };
+  }
+  const support = fusedMlpSupport(ctx, plan);
+  if (!support.ok) return { kind: 'general', reason: support.reason };
+  const c = support.config;
+  return {
+    kind: 'fused',
+    reason: `fused MLP kernels (${c.variant.name}; tiles of ${c.B} examples, activation stride ${c.WMAX})`,
+    config: support,
+  };
+}
+
 interface ModelState {
   delta: Tensor;
   /** theta0 + delta, kept current by the fused update kernel. */
@@ -94,6 +129,9 @@ export class Trainer {
   private readonly direction: Tensor | null;
   private readonly schedule: BatchSchedule;
   private readonly watches: Record<ModelKind, NonFiniteWatch | null>;
+  /** Which implementation trains the models, and why (for notes and session facts). */
+  readonly path: TrainingPath;
+  private readonly fused: FusedTrainer | null = null;
   /** Steps taken. */
   step = 0;
 
@@ -104,6 +142,7 @@ export class Trainer {
     private readonly withLinearized = true,
     /** Extra settings of the natural-gradient optimizers (running averages, eigensolver). */
     natural: Pick<NaturalGradientOptions, 'decay' | 'solver'> = {},
+    options: TrainerOptions = {},
   ) {
     if (!spec.train) throw new Error('train: the spec has no train section');
     this.cfg = spec.train;
@@ -137,6 +176,16 @@ export class Trainer {
     this.fullBatch = this.cfg.batchSize >= this.train.n;
     this.schedule = new BatchSchedule(this.train.n, this.cfg.batchSize, this.cfg.seed);
     this.watches = { actual: new NonFiniteWatch(ctx), linearized: withLinearized ? new NonFiniteWatch(ctx) : null };
+    const chosen = chooseTrainingPath(ctx, spec, plan, options);
+    this.path = { kind: chosen.kind, reason: chosen.reason };
+    if (chosen.config?.ok) {
+      const tensors = (m: ModelState, w: NonFiniteWatch) => ({ delta: m.delta, theta: m.theta, velocity: m.velocity, flag: w.flag });
+      const lin = this.models.linearized;
+      this.fused = new FusedTrainer(ctx, spec, plan, chosen.config.config, this.cfg, this.alpha, this.theta0, this.train, this.state0, this.test, this.state0Test, {
+        actual: tensors(this.models.actual, this.watches.actual!),
+        linearized: lin ? tensors(lin, this.watches.linearized!) : null,
+      });
+    }
   }
 
   /**
@@ -233,6 +282,16 @@ export class Trainer {
 
   /** Outputs and losses of a model on the training or test split. */
   async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+    if (this.fused) {
+      const ev = this.fused.recordEvaluation(split);
+      const r = ev.regions[kind];
+      if (!r) throw new Error('this trainer has no linearized model');
+      const [outputs, perExample] = await this.ctx.readMany([
+        { tensor: ev.scratch, offset: r.h, count: ev.n * this.plan.c },
+        { tensor: ev.scratch, offset: r.loss, count: ev.n },
+      ]);
+      return { outputs, perExample, loss: mean(perExample, ev.n) };
+    }
     const { h, perEx, n } = this.recordEvaluation(kind, split);
     const [outputs, perExample] = await this.ctx.readMany([{ tensor: h }, { tensor: perEx }]);
     h.destroy();
@@ -249,12 +308,28 @@ export class Trainer {
     const ctx = this.ctx;
     const kinds: ModelKind[] = this.withLinearized ? ['actual', 'linearized'] : ['actual'];
     const splits: ('train' | 'test')[] = this.test ? ['train', 'test'] : ['train'];
-    const recorded: { key: string; h: Tensor; perEx: Tensor; n: number }[] = [];
-    for (const kind of kinds) for (const split of splits) recorded.push({ key: `${kind}:${split}`, ...this.recordEvaluation(kind, split) });
+    const recorded: { key: string; h: Tensor; perEx: Tensor; n: number; offsets?: { h: number; loss: number } }[] = [];
+    if (this.fused) {
+      // One EVAL dispatch per split for both models; outputs and losses are read from scratch.
+      for (const split of splits) {
+        const ev = this.fused.recordEvaluation(split);
+        for (const kind of kinds) recorded.push({ key: `${kind}:${split}`, h: ev.scratch, perEx: ev.scratch, n: ev.n, offsets: ev.regions[kind] });
+      }
+    } else {
+      for (const kind of kinds) for (const split of splits) recorded.push({ key: `${kind}:${split}`, ...this.recordEvaluation(kind, split) });
+    }
     const distances = kinds.map((k) => reducePartials(ctx, 1, this.delta(k), null, this.plan.P));
     const flags = kinds.map((k) => this.watches[k]!.flag);
+    const c = this.plan.c;
     const reads = await ctx.readMany([
-      ...recorded.flatMap((r) => [{ tensor: r.h }, { tensor: r.perEx }]),
+      ...recorded.flatMap((r) =>
+        r.offsets
+          ? [
+              { tensor: r.h, offset: r.offsets.h, count: r.n * c },
+              { tensor: r.perEx, offset: r.offsets.loss, count: r.n },
+            ]
+          : [{ tensor: r.h }, { tensor: r.perEx }],
+      ),
       ...distances.map((t) => ({ tensor: t })),
       ...flags.map((t) => ({ tensor: t, count: 1 })),
     ]);
@@ -262,8 +337,10 @@ export class Trainer {
     recorded.forEach((r, i) => {
       const perExample = reads[2 * i + 1];
       evals[r.key] = { outputs: reads[2 * i], perExample, loss: mean(perExample, r.n) };
-      r.h.destroy();
-      r.perEx.destroy();
+      if (!r.offsets) {
+        r.h.destroy();
+        r.perEx.destroy();
+      }
     });
     const distance: BackendSnapshot['distance'] = {};
     kinds.forEach((k, i) => {
@@ -347,6 +424,13 @@ export class Trainer {
 
   /** Take `k` steps of both models (same batches). */
   async advance(k: number): Promise<void> {
+    if (this.fused) {
+      // All k steps in one submission (the context batches dispatches until flush).
+      this.fused.advance(k, this.step, this.schedule, this.fullBatch);
+      this.step += Math.max(0, k);
+      this.ctx.flush();
+      return;
+    }
     for (let s = 0; s < k; s++) {
       const idx = this.fullBatch ? null : this.schedule.next();
       const b = this.batch(idx ?? []);
@@ -364,6 +448,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.fused?.dispose();
     this.model.releaseForward(this.state0);
     if (this.state0Test) this.model.releaseForward(this.state0Test);
     releaseSplit(this.train);

@@ -115,6 +115,14 @@ export class Uniforms {
   }
 }
 
+/** Optional WebGPU features the engine uses when the adapter has them. */
+export interface EngineFeatures {
+  /** The `subgroups` feature (enabled on the device when the adapter offers it). */
+  subgroups: boolean;
+  /** The subgroup size when the adapter reports a fixed one (min = max), else null. */
+  subgroupSize: number | null;
+}
+
 export interface ContextOptions {
   /** Label used in error messages. */
   label?: string;
@@ -149,6 +157,7 @@ export class GpuContext {
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterReport,
+    readonly features: EngineFeatures,
     // Held only to keep them alive: with Dawn in Node, a garbage-collected GPU object tears down
     // the native instance under a live device, and the process then crashes at random
     // (seen here as segfaults and futex aborts during a dispatch).
@@ -194,8 +203,14 @@ export class GpuContext {
     for (const k of want) requiredLimits[k] = adapter.limits[k];
     requiredLimits.maxComputeWorkgroupSizeX = adapter.limits.maxComputeWorkgroupSizeX;
     requiredLimits.maxComputeWorkgroupSizeY = adapter.limits.maxComputeWorkgroupSizeY;
-    const device = await adapter.requestDevice({ requiredLimits });
+    const subgroups = adapter.features.has('subgroups');
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: subgroups ? ['subgroups' as GPUFeatureName] : [] });
     const info = adapter.info ?? ({} as GPUAdapterInfo);
+    const sg = info as { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const features: EngineFeatures = {
+      subgroups,
+      subgroupSize: subgroups && sg.subgroupMinSize && sg.subgroupMinSize === sg.subgroupMaxSize ? sg.subgroupMinSize : null,
+    };
     const vendor = info.vendor ?? '';
     const architecture = info.architecture ?? '';
     const dev = info.device ?? '';
@@ -203,7 +218,7 @@ export class GpuContext {
     const summary = [description || [vendor, architecture, dev].filter(Boolean).join(' ') || 'unknown adapter']
       .concat(vendor && description && !description.includes(vendor) ? [`(${vendor})`] : [])
       .join(' ');
-    return new GpuContext(device, { vendor, architecture, device: dev, description, summary }, gpu, adapter);
+    return new GpuContext(device, { vendor, architecture, device: dev, description, summary }, features, gpu, adapter);
   }
 
   get lost(): string | null {

@@ -1,0 +1,460 @@
+// Fully fused MLP training pass (tiny-cuda-nn's "fully fused MLP", Mueller et al. 2021, adapted
+// to WGSL and to CPU-backed adapters): one workgroup carries a tile of B examples through every
+// dense layer with the working activations in workgroup memory, for the actual model (forward at
+// theta) or its linearization at theta0 (a JVP through the frozen network), computes the loss and
+// its output gradient, and runs the backward pass through all layers. What the weight gradient
+// needs (each layer's augmented input A~ and signal S = dPhi/ds) goes to `scratch`; the gradient
+// itself and the optimizer update are shaders/fused_mlp_update.wgsl (a reduction over the whole
+// batch, so it cannot live in one example tile).
+//
+//   actual      a_0 = x;  s_l = [wMul_l a_l | bMul_l] W~_l^T;  a_{l+1} = act_l(s_l);  f = a_L
+//   linearized  t_0 = 0;  t_{l+1} = act_l'(s0_l) o (wMul_l t_l W0_l^T + A~0_l V~_l^T);  jv = t_L
+//               (V~ = delta_lin = theta_lin - theta0 in the [W | b] layout, W0 = theta0's weights,
+//                A~0 and act'(s0) the forward state at theta0, precomputed in `statics`)
+//   outputs     h = f (alpha == 1 exactly) or alpha (f - f0);  h_lin = f0 + jv or alpha jv
+//   seeds       g = scale dl/dh with scale = 1/(rows alpha): dPhi/df of Phi = L(h)/alpha^2
+//   backward    S_{L-1} = act'(s_{L-1}) o g;  S_{l-1} = act'(s_{l-1}) o (wMul_l S_l W_l[:, :fanIn])
+//               with W = theta for the actual model and theta0 for the linearized one
+// Modes: TRAIN (all of the above; the actual model writes A~_l, act'(s_l) and S_l per layer to
+// scratch, the linearized one only S_l: its A~0 and act'(s0) are the statics) and EVAL (forward,
+// then h and the per-example losses l(h_i, y_i) into scratch's evaluation region; no backward).
+//
+// Bindings: statics (one split, constant during training: x (N x in) | targets (N x c floats for
+// mse, N labels for cross_entropy) | f0 (N x c) | A~0_l (N x m_l), every layer | act'(s0_l)
+// (N x out_l), every layer), idx (u32: batch row r is example idx[batchOff + r]; EVAL uses r),
+// weights ([theta_actual | theta0 | delta_lin], 3 P: one binding, so one product routine serves
+// both models), scratch (read-write), uniforms.
+// Scratch (R = row capacity): actual model, per layer, A~_l (R x m_l), D_l = act'(s_l) (R x out_l),
+// S_l (R x out_l); then the linearized model's S_l (R x out_l) per layer; then at `evalOff`, per
+// model (actual, linearized), h (N x c) and the losses (N).
+//
+// Workgroup: WG invocations as LR x LC lanes (LC = WG / LR); dispatch (ceil(rows / B), models):
+// workgroup (x, y) takes batch rows x B .. x B + B - 1 of model y (0 actual, 1 linearized).
+// Products C (rows x N) = A (rows x K) op(W) go in lane blocks of TE rows x TO columns: lane
+// (lr, lc) owns rows rb + lr TE + i and columns cb + lc + LC j (interleaved, so the lanes of a row
+// group share every load of A and read LC neighbouring weights). The raw sums go to the output
+// tile; a separate elementwise pass (one element per invocation, a loop the driver keeps rolled)
+// applies bias, activation, derivatives and the scratch writes.
+// Why this shape (README "Training throughput"): on CPU adapters (llvmpipe, SwiftShader) a
+// workgroup is a loop over SIMD vectors and every non-constant load is a per-lane scalar load
+// costing several FMAs, so FMAs per loaded element decide the speed: WG = 8 (one 256-bit vector),
+// LR = 1, TE = 16, TO = 8 gives 128 FMAs per 24 loads. Code size decides the JIT compile time:
+// only the three k loops are unrolled; stores go row by row through a loop of dynamic trip count
+// (as in matmul_blocked.wgsl), and the epilogues are rolled loops. GPUs get WG = 64, LR = 4,
+// TE = TO = 4. Rows beyond the tile and columns beyond N are clamped duplicates (never stored).
+// Workgroup storage: 2 B WMAX floats (two activation tiles, row stride WMAX).
+// Limits: at most 8 layers; every width (input, hidden, c) <= WMAX; TE, TO <= 16.
+
+override WG: u32 = 8u;
+override LR: u32 = 1u;
+override B: u32 = 16u;
+override WMAX: u32 = 64u;
+override TE: u32 = 16u;
+override TO: u32 = 8u;
+// Loads of the shared operand (rows of A) per k step: load q of lane x reads block row
+// q LSTRIDE + x LLANE; `spread` (lane_exchange*.wgsl, prepended) turns them into the TE row values.
+// Per-lane: LOADS = TE, LSTRIDE = 1, LLANE = 0. Subgroup: LOADS = TE / SG, LSTRIDE = SG, LLANE = 1.
+override LOADS: u32 = 16u;
+override LSTRIDE: u32 = 1u;
+override LLANE: u32 = 0u;
+
+const TMAX: u32 = 16u;
+const MODE_TRAIN: u32 = 0u;
+const MODE_EVAL: u32 = 1u;
+const LOSS_MSE: u32 = 0u;
+
+struct Params {
+  rows: u32, batchOff: u32, R: u32, N: u32,
+  nLayers: u32, c: u32, inSize: u32, loss: u32,
+  mode: u32, evalOff: u32, P: u32, alphaIsOne: u32,
+  alpha: f32, scale: f32, _f0: f32, _f1: f32,
+  // Per layer: fanIn, out, offset of W~ in theta, activation (0 linear, 1 tanh, 2 relu, 3 sigmoid).
+  layers: array<vec4u, 8>,
+  // Per layer l: wMul at mults[l / 2][2 (l % 2)], bMul at mults[l / 2][2 (l % 2) + 1].
+  mults: array<vec4f, 4>,
+}
+
+@group(0) @binding(0) var<storage, read> statics: array<f32>;
+@group(0) @binding(1) var<storage, read> idx: array<u32>;
+@group(0) @binding(2) var<storage, read> weights: array<f32>;
+@group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+var<workgroup> tile: array<f32, 2u * B * WMAX>;
+
+// --- activations (the formulas of shaders/elementwise.wgsl, so both paths round alike) ---
+
+fn stable_tanh(s: f32) -> f32 {
+  let z = abs(s);
+  if (z < 0.625) {
+    let q = s * s;
+    return ((((-5.70498872745e-3 * q + 2.06390887954e-2) * q - 5.37397155531e-2) * q
+      + 1.33314422036e-1) * q - 3.33332819422e-1) * q * s + s;
+  }
+  if (z > 10.0) { return sign(s); }
+  return sign(s) * (1.0 - 2.0 / (exp(2.0 * z) + 1.0));
+}
+
+fn sigmoid(s: f32) -> f32 {
+  let e = exp(-abs(s));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), s >= 0.0);
+}
+
+fn act(kind: u32, s: f32) -> f32 {
+  switch (kind) {
+    case 1u: { return stable_tanh(s); }
+    case 2u: { return max(s, 0.0); }
+    case 3u: { return sigmoid(s); }
+    default: { return s; }
+  }
+}
+
+fn act_grad(kind: u32, s: f32) -> f32 {
+  switch (kind) {
+    case 1u: { let e = exp(-2.0 * abs(s)); return 4.0 * e / ((1.0 + e) * (1.0 + e)); }
+    case 2u: { return select(0.0, 1.0, s > 0.0); }
+    case 3u: { let e = exp(-abs(s)); return e / ((1.0 + e) * (1.0 + e)); }
+    default: { return 1.0; }
+  }
+}
+
+// --- layouts ---
+
+fn layer(l: u32) -> vec4u { return p.layers[l]; }
+fn w_mul(l: u32) -> f32 { return p.mults[l / 2u][2u * (l % 2u)]; }
+fn b_mul(l: u32) -> f32 { return p.mults[l / 2u][2u * (l % 2u) + 1u]; }
+
+// Statics offsets (elements) for a split of N examples.
+fn st_targets() -> u32 { return p.N * p.inSize; }
+fn st_f0() -> u32 {
+  var tc = p.c;
+  if (p.loss != LOSS_MSE) { tc = 1u; }
+  return st_targets() + p.N * tc;
+}
+fn st_a0(l: u32) -> u32 {
+  var o = st_f0() + p.N * p.c;
+  for (var j = 0u; j < l; j++) { o += p.N * (layer(j).x + 1u); }
+  return o;
+}
+fn st_d0(l: u32) -> u32 {
+  var o = st_a0(p.nLayers);
+  for (var j = 0u; j < l; j++) { o += p.N * layer(j).y; }
+  return o;
+}
+
+// Scratch offsets (elements), row capacity R.
+fn sc_a(l: u32) -> u32 {
+  var o = 0u;
+  for (var j = 0u; j < l; j++) { o += p.R * (layer(j).x + 1u + 2u * layer(j).y); }
+  return o;
+}
+fn sc_d(l: u32) -> u32 { return sc_a(l) + p.R * (layer(l).x + 1u); }
+fn sc_s(model: u32, l: u32) -> u32 {
+  if (model == 0u) { return sc_d(l) + p.R * layer(l).y; }
+  var o = sc_a(p.nLayers);
+  for (var j = 0u; j < l; j++) { o += p.R * layer(j).y; }
+  return o;
+}
+
+fn example(r: u32) -> u32 {
+  if (p.mode == MODE_EVAL) { return r; }
+  return idx[p.batchOff + r];
+}
+
+// --- products: raw sums into tile[dst] ---
+
+// C[e, o] = sum_{k < K} tile[src + e WMAX + k] weights[wBase + o m + k]
+//         (+ sum_{k < m} A~0[ex(e), k] weights[vBase + o m + k]   when withV: the JVP's
+//            parameter term, A~0 from the statics at a0Off)
+// for rows e < nr of the tile and o < N, with m = K + 1 (row stride of W~) unless withV and
+// K = 0 (layer 0 of the linearized model, whose input tangent is 0): then mV is W~'s stride.
+fn product_forward(src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32,
+                   withV: bool, a0Off: u32, vBase: u32, lid: u32) {
+  let LC = WG / LR;
+  for (var rb = 0u; rb < nr; rb += LR * TE) {
+    for (var cb = 0u; cb < N; cb += LC * TO) {
+      let e0 = rb + lane_row(lid) * TE;
+      let c0 = cb + lane_col(lid);
+      let lane = lane_col(lid) * LLANE;
+      var ra: array<u32, TMAX>;
+      for (var q = 0u; q < LOADS; q++) { ra[q] = src + min(e0 + q * LSTRIDE + lane, nr - 1u) * WMAX; }
+      var rw: array<u32, TMAX>;
+      for (var j = 0u; j < TO; j++) { rw[j] = min(c0 + LC * j, N - 1u) * m; }
+      // Zeroed explicitly: the declaration's implicit zero is not re-executed per block by every
+      // driver once store_block has shifted the rows through a pointer (seen on lavapipe).
+      var acc: array<array<f32, TMAX>, TMAX>;
+      for (var i = 0u; i < TE; i++) { for (var j = 0u; j < TO; j++) { acc[i][j] = 0.0; } }
+      for (var k = 0u; k < K; k++) {
+        var wv: array<f32, TMAX>;
+        for (var j = 0u; j < TO; j++) { wv[j] = weights[wBase + rw[j] + k]; }
+        var v: array<f32, TMAX>;
+        for (var q = 0u; q < LOADS; q++) { v[q] = tile[ra[q] + k]; }
+        var av: array<f32, TMAX>;
+        spread(&v, &av);
+        for (var i = 0u; i < TE; i++) {
+          for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+        }
+      }
+      if (withV) {
+        for (var q = 0u; q < LOADS; q++) { ra[q] = a0Off + example(r0 + min(e0 + q * LSTRIDE + lane, nr - 1u)) * m; }
+        for (var k = 0u; k < m; k++) {
+          var wv: array<f32, TMAX>;
+          for (var j = 0u; j < TO; j++) { wv[j] = weights[vBase + rw[j] + k]; }
+          var v: array<f32, TMAX>;
+          for (var q = 0u; q < LOADS; q++) { v[q] = statics[ra[q] + k]; }
+          var av: array<f32, TMAX>;
+          spread(&v, &av);
+          for (var i = 0u; i < TE; i++) {
+            for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+          }
+        }
+      }
+      store_block(&acc, dst, e0, nr, c0, N, LC);
+    }
+  }
+}
+
+// C[e, k] = sum_{o < K} tile[src + e WMAX + o] weights[wBase + o m + k] for k < N: the product
+// with W~'s weight block untransposed (backward through a layer of N inputs and K outputs).
+fn product_backward(src: u32, dst: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32, lid: u32) {
+  let LC = WG / LR;
+  for (var rb = 0u; rb < nr; rb += LR * TE) {
+    for (var cb = 0u; cb < N; cb += LC * TO) {
+      let e0 = rb + lane_row(lid) * TE;
+      let c0 = cb + lane_col(lid);
+      let lane = lane_col(lid) * LLANE;
+      var ra: array<u32, TMAX>;
+      for (var q = 0u; q < LOADS; q++) { ra[q] = src + min(e0 + q * LSTRIDE + lane, nr - 1u) * WMAX; }
+      var cw: array<u32, TMAX>;
+      for (var j = 0u; j < TO; j++) { cw[j] = wBase + min(c0 + LC * j, N - 1u); }
+      // Zeroed explicitly: the declaration's implicit zero is not re-executed per block by every
+      // driver once store_block has shifted the rows through a pointer (seen on lavapipe).
+      var acc: array<array<f32, TMAX>, TMAX>;
+      for (var i = 0u; i < TE; i++) { for (var j = 0u; j < TO; j++) { acc[i][j] = 0.0; } }
+      for (var k = 0u; k < K; k++) {
+        var wv: array<f32, TMAX>;
+        for (var j = 0u; j < TO; j++) { wv[j] = weights[cw[j] + k * m]; }
+        var v: array<f32, TMAX>;
+        for (var q = 0u; q < LOADS; q++) { v[q] = tile[ra[q] + k]; }
+        var av: array<f32, TMAX>;
+        spread(&v, &av);
+        for (var i = 0u; i < TE; i++) {
+          for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+        }
+      }
+      store_block(&acc, dst, e0, nr, c0, N, LC);
+    }
+  }
+}
+
+// Store a lane's block row by row: the trip count is dynamic, so the loop stays rolled and the
+// per-lane stores are emitted once (unrolled they would dominate the code and the compile time).
+fn store_block(acc: ptr<function, array<array<f32, TMAX>, TMAX>>, dst: u32, e0: u32, nr: u32, c0: u32, N: u32, LC: u32) {
+  var rowsHere = 0u;
+  if (e0 < nr) { rowsHere = min(TE, nr - e0); }
+  for (var i = 0u; i < rowsHere; i++) {
+    let base = dst + (e0 + i) * WMAX;
+    for (var j = 0u; j < TO; j++) {
+      let o = c0 + LC * j;
+      if (o < N) { tile[base + o] = (*acc)[0][j]; }
+    }
+    for (var r = 0u; r + 1u < TE; r++) { (*acc)[r] = (*acc)[r + 1u]; }
+  }
+}
+
+fn lane_row(lid: u32) -> u32 { return lid / (WG / LR); }
+fn lane_col(lid: u32) -> u32 { return lid % (WG / LR); }
+
+// --- epilogues: one element per invocation, rolled loops ---
+
+// Actual model, layer l: s = raw + bMul W~[o, fanIn]; act'(s) and (not last) the next augmented
+// input [wMul_{l+1} act(s) | bMul_{l+1}] to scratch (TRAIN); the tile gets wMul_{l+1} act(s), or
+// f = act(s) after the last layer.
+fn epilogue_actual(l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
+  let L = layer(l);
+  let N = L.y;
+  let m = L.x + 1u;
+  let bm = b_mul(l);
+  let last = l + 1u == p.nLayers;
+  var nextMul = 1.0;
+  var nextBm = 0.0;
+  if (!last) { nextMul = w_mul(l + 1u); nextBm = b_mul(l + 1u); }
+  let train = p.mode == MODE_TRAIN;
+  let dOff = sc_d(l);
+  let aOff = sc_a(l + 1u);
+  for (var q = lid; q < nr * N; q += WG) {
+    let e = q / N;
+    let o = q % N;
+    let r = r0 + e;
+    let s = fma(bm, weights[L.z + o * m + L.x], tile[dst + e * WMAX + o]);
+    let a = act(L.w, s);
+    tile[dst + e * WMAX + o] = nextMul * a;
+    if (train) {
+      scratch[dOff + r * N + o] = act_grad(L.w, s);
+      if (!last) {
+        scratch[aOff + r * (N + 1u) + o] = nextMul * a;
+        if (o == 0u) { scratch[aOff + r * (N + 1u) + N] = nextBm; }
+      }
+    }
+  }
+}
+
+// Linearized model, layer l: t = act'(s0) o raw; the tile gets wMul_{l+1} t (the next layer's
+// input tangent, pre-scaled as the actual model's activations are), or jv = t after the last.
+fn epilogue_linear(l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
+  let N = layer(l).y;
+  let last = l + 1u == p.nLayers;
+  var nextMul = 1.0;
+  if (!last) { nextMul = w_mul(l + 1u); }
+  let d0 = st_d0(l);
+  for (var q = lid; q < nr * N; q += WG) {
+    let e = q / N;
+    let o = q % N;
+    let t = tile[dst + e * WMAX + o] * statics[d0 + example(r0 + e) * N + o];
+    tile[dst + e * WMAX + o] = nextMul * t;
+  }
+}
+
+// Backward into layer l - 1: S = act'(s_{l-1}) o (wMul_l raw), to the tile and scratch.
+fn epilogue_backward(model: u32, l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
+  let N = layer(l).x;
+  let wm = w_mul(l);
+  let sOut = sc_s(model, l - 1u);
+  let dBelow = sc_d(l - 1u);
+  let d0 = st_d0(l - 1u);
+  for (var q = lid; q < nr * N; q += WG) {
+    let e = q / N;
+    let o = q % N;
+    let r = r0 + e;
+    var d = 0.0;
+    if (model == 0u) { d = scratch[dBelow + r * N + o]; } else { d = statics[d0 + example(r) * N + o]; }
+    let s = (wm * tile[dst + e * WMAX + o]) * d;
+    tile[dst + e * WMAX + o] = s;
+    scratch[sOut + r * N + o] = s;
+  }
+}
+
+// Loss of one example from its outputs in tile[src + e WMAX]: h by the alpha rule, l(h, y); EVAL
+// stores both, TRAIN the seeds S_{L-1} = act'(s_{L-1}) o scale dl/dh (tile and scratch).
+fn loss_row(model: u32, src: u32, e: u32, r: u32) {
+  let c = p.c;
+  let ex = example(r);
+  let base = src + e * WMAX;
+  let f0 = st_f0() + ex * c;
+  for (var k = 0u; k < c; k++) {
+    let v = tile[base + k];
+    var h = v;
+    if (model == 0u) {
+      if (p.alphaIsOne == 0u) { h = p.alpha * (v - statics[f0 + k]); }
+    } else {
+      if (p.alphaIsOne == 1u) { h = statics[f0 + k] + v; } else { h = p.alpha * v; }
+    }
+    tile[base + k] = h;
+  }
+  var lv = 0.0;
+  let t = st_targets();
+  if (p.loss == LOSS_MSE) {
+    for (var k = 0u; k < c; k++) {
+      let d = tile[base + k] - statics[t + ex * c + k];
+      lv += d * d;
+    }
+    lv = 0.5 * lv;
+  } else {
+    let y = u32(statics[t + ex]);
+    var mx = tile[base];
+    for (var k = 1u; k < c; k++) { mx = max(mx, tile[base + k]); }
+    var z = 0.0;
+    for (var k = 0u; k < c; k++) { z += exp(tile[base + k] - mx); }
+    lv = log(z) - (tile[base + y] - mx);
+    if (p.mode == MODE_TRAIN) {
+      for (var k = 0u; k < c; k++) {
+        let pk = exp(tile[base + k] - mx) / z;
+        tile[base + k] = pk - select(0.0, 1.0, k == y);
+      }
+    }
+  }
+  if (p.mode == MODE_EVAL) {
+    let ev = p.evalOff + model * p.N * (c + 1u);
+    for (var k = 0u; k < c; k++) { scratch[ev + r * c + k] = tile[base + k]; }
+    scratch[ev + p.N * c + r] = lv;
+    return;
+  }
+  let lastL = p.nLayers - 1u;
+  let sOut = sc_s(model, lastL);
+  let dOff = sc_d(lastL);
+  let d0 = st_d0(lastL);
+  for (var k = 0u; k < c; k++) {
+    var g = tile[base + k];
+    if (p.loss == LOSS_MSE) { g = g - statics[t + ex * c + k]; }
+    g = p.scale * g;
+    var d = 0.0;
+    if (model == 0u) { d = scratch[dOff + r * c + k]; } else { d = statics[d0 + ex * c + k]; }
+    let s = g * d;
+    tile[base + k] = s;
+    scratch[sOut + r * c + k] = s;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid3: vec3u) {
+  let lid = lid3.x;
+  let model = wg.y;
+  let r0 = wg.x * B;
+  if (r0 >= p.rows) { return; }
+  let nr = min(B, p.rows - r0);
+  var src = 0u;
+  var dst = B * WMAX;
+  let train = p.mode == MODE_TRAIN;
+  // Weights of the forward / backward products: theta (actual) or theta0 (linearized).
+  let wBase = model * p.P;
+
+  if (model == 0u) {
+    // The input tile wMul_0 x and, for the gradient, the first augmented input.
+    let K = p.inSize;
+    let m = K + 1u;
+    let wm = w_mul(0u);
+    let aOff = sc_a(0u);
+    for (var q = lid; q < nr * K; q += WG) {
+      let e = q / K;
+      let k = q % K;
+      let v = wm * statics[example(r0 + e) * K + k];
+      tile[e * WMAX + k] = v;
+      if (train) { scratch[aOff + (r0 + e) * m + k] = v; }
+    }
+    if (train) {
+      for (var e = lid; e < nr; e += WG) { scratch[aOff + (r0 + e) * m + K] = b_mul(0u); }
+    }
+  }
+  workgroupBarrier();
+  for (var l = 0u; l < p.nLayers; l++) {
+    let L = layer(l);
+    // One call site for both models (each call site is one more unrolled copy of the k loops,
+    // and JIT time grows with code size): the actual model multiplies its activations by theta;
+    // the linearized one its tangent by theta0 (none at layer 0) and A~0 by delta.
+    let linear = model == 1u;
+    var K = L.x;
+    if (linear && l == 0u) { K = 0u; }
+    product_forward(src, dst, r0, nr, K, L.y, L.x + 1u, wBase + L.z, linear, st_a0(l), 2u * p.P + L.z, lid);
+    workgroupBarrier();
+    if (linear) { epilogue_linear(l, dst, r0, nr, lid); } else { epilogue_actual(l, dst, r0, nr, lid); }
+    workgroupBarrier();
+    let t = src;
+    src = dst;
+    dst = t;
+  }
+  for (var e = lid; e < nr; e += WG) { loss_row(model, src, e, r0 + e); }
+  if (!train) { return; }
+  workgroupBarrier();
+  storageBarrier();
+  for (var l = p.nLayers - 1u; l >= 1u; l--) {
+    let L = layer(l);
+    product_backward(src, dst, nr, L.y, L.x, L.x + 1u, wBase + L.z, lid);
+    workgroupBarrier();
+    epilogue_backward(model, l, dst, r0, nr, lid);
+    workgroupBarrier();
+    storageBarrier();
+    let t = src;
+    src = dst;
+    dst = t;
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The fully fused MLP training path (shaders/fused_mlp_step.wgsl + shaders/fused_mlp_update.wgsl):
+ * a whole training step of the actual model and its linearization at theta0 in three dispatches
+ * (one step pass over example tiles for both models, one gradient + update pass per model),
+ * whatever the depth, instead of ~43 for a 4-layer MLP on the general path (src/nn/gpu-model.ts).
+ *
+ * `fusedMlpSupport` decides whether a model and device can take this path and, if not, says why
+ * in one line (the Trainer reports it). `FusedMlp` owns the pipelines' shape, the scratch buffer
+ * and the packed per-split statics (the linearization point), and records dispatches; it never
+ * reads back. The parameter tensors stay the Trainer's, in the layout of layout.ts.
+ */
+import { grid, Uniforms, type GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { isCpuAdapter } from '../ops/matmul';
+import { ACT_CODE, activationGradMul, fill } from '../ops/elementwise';
+import type { LossKind } from '../spec/types';
+import type { DensePlan, ModelPlan } from './layout';
+import type { ForwardState } from './gpu-model';
+
+/** Layers the uniform block has room for (8 x (fanIn, out, offset, activation) + multipliers). */
+export const FUSED_MAX_LAYERS = 8;
+/** Storage bindings of the update kernel (the larger of the two). */
+const FUSED_STORAGE_BINDINGS = 8;
+
+/** Workgroup shapes of the two kernels (see the shader headers for what each constant does). */
+export interface FusedVariant {
+  name: string;
+  /** Step kernel: invocations, lane rows, rows x columns per lane block. */
+  wg: number;
+  lr: number;
+  te: number;
+  to: number;
+  /** Update kernel: invocations, rows (outputs) x columns per lane block. */
+  uwg: number;
+  uto: number;
+  utk: number;
+  /**
+   * Subgroup size of the lane exchange (shaders/lane_exchange_subgroup.wgsl): the shared operand
+   * is loaded once per subgroup and shuffled; 0 = every invocation loads it (lane_exchange.wgsl).
+   */
+  sg: number;
+}
+
+/**
+ * Per adapter kind. CPU adapters (llvmpipe, SwiftShader): one SIMD vector (= one subgroup) per
+ * workgroup and 16 x 8 register blocks, because every non-constant load is a per-lane scalar load
+ * and FMAs per loaded element decide the speed (README "Training throughput"); with a fixed
+ * subgroup size the block rows are shared by shuffles. GPUs: 64 invocations with 4 x 4 blocks and
+ * per-lane loads (not measured here: no hardware GPU was available to this work).
+ */
+export function fusedVariantFor(ctx: GpuContext): FusedVariant {
+  if (!isCpuAdapter(ctx.adapter)) return { name: 'gpu', wg: 64, lr: 4, te: 4, to: 4, uwg: 64, uto: 4, utk: 1, sg: 0 };
+  const sg = ctx.features.subgroupSize;
+  if (sg !== null && sg >= 2 && sg <= 16 && 16 % sg === 0) {
+    return { name: `cpu, subgroups of ${sg}`, wg: sg, lr: 1, te: 16, to: 8, uwg: sg, uto: 16, utk: 8, sg };
+  }
+  return { name: 'cpu', wg: 8, lr: 1, te: 16, to: 8, uwg: 8, uto: 16, utk: 8, sg: 0 };
+}
+
+/** Pipeline constants of the lane exchange for a shared operand of `xn` values per block. */
+function exchangeConstants(v: FusedVariant, xn: number): Record<string, number> {
+  if (v.sg === 0) return { XN: xn, LOADS: xn, LSTRIDE: 1, LLANE: 0 };
+  return { XN: xn, SG: v.sg, LOADS: xn / v.sg, LSTRIDE: v.sg, LLANE: 1 };
+}
+
+function exchangeShader(v: FusedVariant, kernel: string): string {
+  return `${v.sg ? 'lane_exchange_subgroup' : 'lane_exchange'}+${kernel}`;
+}
+
+/** Everything the kernels' pipelines and dispatch sizes depend on. */
+export interface FusedMlpConfig {
+  variant: FusedVariant;
+  layers: DensePlan[];
+  /** Examples per workgroup tile (the rows of one pass of the lane blocks). */
+  B: number;
+  /** Row stride of the workgroup activation tiles (>= every width). */
+  WMAX: number;
+}
+
+export type FusedSupport = { ok: true; config: FusedMlpConfig } | { ok: false; reason: string };
+
+/** The widest activation of a dense model: input, hidden widths and outputs. */
+function widest(layers: DensePlan[]): number {
+  return Math.max(...layers.map((l) => Math.max(l.fanIn, l.out)));
+}
+
+/**
+ * Whether `plan` can be trained by the fused kernels on this device, with the tile shape; or the
+ * reason it cannot (one line, naming the layer or the device limit).
+ */
+export function fusedMlpSupport(ctx: GpuContext, plan: ModelPlan, variant: FusedVariant = fusedVariantFor(ctx)): FusedSupport {
+  const layers: DensePlan[] = [];
+  for (let i = 0; i < plan.layers.length; i++) {
+    const l = plan.layers[i];
+    if (l.kind === 'dense') layers.push(l);
+    else if (!(l.kind === 'flatten' && i === 0)) {
+      return { ok: false, reason: `layer ${i} is ${l.kind}: the fused kernels take dense layers (after an optional leading flatten)` };
+    }
+  }
+  if (layers.length > FUSED_MAX_LAYERS) {
+    return { ok: false, reason: `${layers.length} dense layers: the fused kernels take at most ${FUSED_MAX_LAYERS}` };
+  }
+  const lim = ctx.limits;
+  if (lim.maxStorageBuffersPerShaderStage < FUSED_STORAGE_BINDINGS) {
+    return { ok: false, reason: `maxStorageBuffersPerShaderStage = ${lim.maxStorageBuffersPerShaderStage} < ${FUSED_STORAGE_BINDINGS} storage bindings of the fused update kernel` };
+  }
+  if (lim.maxComputeInvocationsPerWorkgroup < Math.max(variant.wg, variant.uwg)) {
+    return { ok: false, reason: `maxComputeInvocationsPerWorkgroup = ${lim.maxComputeInvocationsPerWorkgroup} < ${Math.max(variant.wg, variant.uwg)}` };
+  }
+  // Row stride of the activation tiles: the widest activation rounded up to a bucket, so that
+  // models of similar widths share compiled pipelines (each WMAX is one JIT compile, seconds on a
+  // CPU adapter); the exact width when only that fits.
+  const width = widest(layers);
+  const B = variant.lr * variant.te;
+  const fits = (w: number) => 2 * B * w * 4 <= lim.maxComputeWorkgroupStorageSize;
+  const bucket = width <= 16 ? 16 : width <= 64 ? 64 : Math.ceil(width / 128) * 128;
+  const exact = Math.ceil(width / 4) * 4;
+  if (fits(bucket)) return { ok: true, config: { variant, layers, B, WMAX: bucket } };
+  if (fits(exact)) return { ok: true, config: { variant, layers, B, WMAX: exact } };
+  return {
+    ok: false,
+    reason: `width ${width} needs ${2 * B * exact * 4} bytes of workgroup memory (2 tiles of ${B} x ${exact} floats), above maxComputeWorkgroupStorageSize = ${lim.maxComputeWorkgroupStorageSize}`,
+  };
+}
+
+/** A split (training or test set) packed for the kernels: inputs, targets, and theta0's state. */
+export interface FusedSplit {
+  n: number;
+  statics: Tensor;
+}
+
+export class FusedMlp {
+  /** Work buffer of the step kernel (layout in fused_mlp_step.wgsl's header). */
+  readonly scratch: Tensor;
+  /**
+   * The kernels' copy of the parameters, [theta_actual | theta0 | delta_lin] (3 P): one binding
+   * serves both models' products. The update kernel rewrites it with the Trainer's tensors.
+   */
+  readonly weights: Tensor;
+  /** Element offsets of each evaluated split's region (per model: h (n x c), then losses (n)). */
+  private readonly evalBase: number[];
+  private readonly layersU: number[];
+  private readonly multsU: number[];
+  private readonly c: number;
+  private readonly inSize: number;
+
+  constructor(
+    readonly ctx: GpuContext,
+    readonly plan: ModelPlan,
+    readonly config: FusedMlpConfig,
+    readonly loss: LossKind,
+    /** Most batch rows of a training step. */
+    readonly rowCapacity: number,
+    /** Sizes of the splits that will be evaluated (each gets its own region). */
+    evalSplits: number[],
+  ) {
+    this.c = plan.c;
+    this.inSize = plan.inputSize;
+    let perRow = 0;
+    for (const l of config.layers) perRow += l.fanIn + 1 + 3 * l.out;
+    let size = rowCapacity * perRow;
+    this.evalBase = evalSplits.map((n) => {
+      const base = size;
+      size += 2 * n * (plan.c + 1);
+      return base;
+    });
+    ctx.checkStorageBytes(size * 4, 'fused MLP scratch');
+    this.scratch = ctx.tensor([size], 'fused scratch', false);
+    this.weights = ctx.tensor([3 * plan.P], 'fused weights');
+    this.layersU = [];
+    this.multsU = [];
+    for (let i = 0; i < FUSED_MAX_LAYERS; i++) {
+      const l = config.layers[i];
+      this.layersU.push(l ? l.fanIn : 0, l ? l.out : 0, l ? l.offset : 0, l ? ACT_CODE[l.activation] : 0);
+      this.multsU.push(l ? l.wMul : 0, l ? l.bMul : 0);
+    }
+  }
+
+  /**
+   * Pack a split: x | targets | f0 | A~0_l per layer | act'(s0_l) per layer, from the split's
+   * inputs and targets and the general path's forward state at theta0 (the linearization point).
+   */
+  packSplit(x: Tensor, targets: Tensor, state0: ForwardState, n: number): FusedSplit {
+    const ctx = this.ctx;
+    const c = this.c;
+    const tcols = this.loss === 'mse' ? c : 1;
+    const layers = this.config.layers;
+    let size = n * (this.inSize + tcols + c);
+    for (const l of layers) size += n * (l.fanIn + 1 + l.out);
+    ctx.checkStorageBytes(size * 4, 'fused MLP statics');
+    const statics = ctx.tensor([size], 'fused statics', false);
+    let off = 0;
+    ctx.copy(x, statics, n * this.inSize, 0, off);
+    off += n * this.inSize;
+    ctx.copy(targets, statics, n * tcols, 0, off);
+    off += n * tcols;
+    ctx.copy(state0.output, statics, n * c, 0, off);
+    off += n * c;
+    layers.forEach((l, p) => {
+      ctx.copy(state0.patches[p], statics, n * (l.fanIn + 1), 0, off);
+      off += n * (l.fanIn + 1);
+    });
+    // act'(s0) = 1 o act'(s0): the general path's own derivative kernel on a tensor of ones.
+    layers.forEach((l, p) => {
+      const d = ctx.tensor([n, l.out], 'act prime', false);
+      fill(ctx, d, 1);
+      activationGradMul(ctx, l.activation, state0.pre[p], d, l.out, 1, n);
+      ctx.copy(d, statics, n * l.out, 0, off);
+      d.destroy();
+      off += n * l.out;
+    });
+    return { n, statics };
+  }
+
+  /** Load the parameters into `weights` (at the start, or after anything else changed them). */
+  loadWeights(thetaA: Tensor, theta0: Tensor, deltaL: Tensor | null): void {
+    const P = this.plan.P;
+    this.ctx.copy(thetaA, this.weights, P, 0, 0);
+    this.ctx.copy(theta0, this.weights, P, 0, P);
+    if (deltaL) this.ctx.copy(deltaL, this.weights, P, 0, 2 * P);
+  }
+
+  private stepConstants(): Record<string, number> {
+    const v = this.config.variant;
+    return { WG: v.wg, LR: v.lr, B: this.config.B, WMAX: this.config.WMAX, TE: v.te, TO: v.to, ...exchangeConstants(v, v.te) };
+  }
+
+  private header(u: Uniforms, rows: number, batchOff: number, n: number): Uniforms {
+    return u.u32(rows, batchOff, this.rowCapacity, n).u32(this.config.layers.length, this.c, this.inSize, this.loss === 'mse' ? 0 : 1);
+  }
+
+  /**
+   * Record the step kernel: TRAIN over `rows` batch rows (example indices at idx[batchOff ..])
+   * or EVAL over all of `split`. `models` = 1 (actual) or 2 (actual and linearized).
+   */
+  stepPass(a: {
+    mode: 'train' | 'eval';
+    /** EVAL: which of the constructor's `evalSplits` this is (where its outputs go). */
+    evalSplit?: number;
+    split: FusedSplit;
+    idx: Tensor;
+    rows: number;
+    batchOff: number;
+    alpha: number;
+    models: 1 | 2;
+  }): void {
+    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split.n)
+      .u32(a.mode === 'train' ? 0 : 1, this.evalBase[a.evalSplit ?? 0] ?? 0, this.plan.P, a.alpha === 1 ? 1 : 0)
+      .f32(a.alpha, 1 / (a.rows * a.alpha), 0, 0)
+      .u32(...this.layersU)
+      .f32(...this.multsU);
+    this.ctx.dispatch({
+      kernel: { shader: exchangeShader(this.config.variant, 'fused_mlp_step'), constants: this.stepConstants() },
+      inputs: [a.split.statics, a.idx, this.weights],
+      outputs: [this.scratch],
+      uniforms: u.bytes(),
+      workgroups: [Math.ceil(a.rows / this.config.B), a.models, 1],
+    });
+  }
+
+  /** Workgroups of the update kernel per layer (first workgroup of each layer, and the total). */
+  private updateLayout(): { starts: number[]; total: number } {
+    const v = this.config.variant;
+    const starts: number[] = [];
+    let total = 0;
+    for (const l of this.config.layers) {
+      starts.push(total);
+      total += Math.ceil(l.out / v.uto) * Math.ceil((l.fanIn + 1) / (v.utk * v.uwg));
+    }
+    while (starts.length < FUSED_MAX_LAYERS) starts.push(total);
+    return { starts, total };
+  }
+
+  /** Record the gradient + update kernel of one model (0 actual, 1 linearized). */
+  updatePass(a: {
+    model: 0 | 1;
+    split: FusedSplit;
+    idx: Tensor;
+    rows: number;
+    batchOff: number;
+    /** Recorded in the divergence flag if this update makes delta non-finite. */
+    step: number;
+    lr: number;
+    weightDecay: number;
+    momentum: number;
+    delta: Tensor;
+    theta: Tensor;
+    velocity: Tensor | null;
+    flag: Tensor;
+  }): void {
+    const v = this.config.variant;
+    const { starts, total } = this.updateLayout();
+    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split.n)
+      .u32(a.model, a.step, this.plan.P, 0)
+      .f32(a.lr, a.weightDecay, a.momentum, 0)
+      .u32(...this.layersU)
+      .u32(...starts);
+    const momentum = a.velocity !== null && a.momentum > 0;
+    if (a.momentum > 0 && !a.velocity) throw new Error('fused update: momentum without a velocity tensor');
+    this.ctx.dispatch({
+      kernel: {
+        shader: exchangeShader(v, 'fused_mlp_update'),
+        constants: { WG: v.uwg, TO: v.uto, TK: v.utk, ...exchangeConstants(v, v.uto) },
+      },
+      inputs: [this.scratch, a.split.statics, a.idx],
+      outputs: [this.weights, a.delta, a.theta, momentum ? a.velocity! : this.ctx.placeholderOut, a.flag],
+      uniforms: u.bytes(),
+      workgroups: grid(total, this.ctx.limits.maxComputeWorkgroupsPerDimension),
+    });
+  }
+
+  /** Offsets in `scratch` of a model's evaluated outputs h (n x c) and losses (n) on a split. */
+  evalRegion(split: number, model: 0 | 1, n: number): { h: number; loss: number } {
+    const base = this.evalBase[split] + model * n * (this.c + 1);
+    return { h: base, loss: base + n * this.c };
+  }
+
+  dispose(): void {
+    this.scratch.destroy();
+    this.weights.destroy();
+  }
+}
