@@ -32,15 +32,14 @@
 // workgroup (x, y) takes batch rows x B .. x B + B - 1 of model y (0 actual, 1 linearized).
 // Products C (rows x N) = A (rows x K) op(W) go in lane blocks of TE rows x TO columns: lane
 // (lr, lc) owns rows rb + lr TE + i and columns cb + lc + LC j (interleaved, so the lanes of a row
-// group share every load of A and read LC neighbouring weights). The raw sums go to the output
-// tile; a separate elementwise pass (one element per invocation, a loop the driver keeps rolled)
-// applies bias, activation, derivatives and the scratch writes.
+// group share every load of A and read LC neighbouring weights); the block is then finished in
+// registers (bias, activation, derivatives, scratch writes) row by row.
 // Why this shape (README "Training throughput"): on CPU adapters (llvmpipe, SwiftShader) a
 // workgroup is a loop over SIMD vectors and every non-constant load is a per-lane scalar load
 // costing several FMAs, so FMAs per loaded element decide the speed: WG = 8 (one 256-bit vector),
 // LR = 1, TE = 16, TO = 8 gives 128 FMAs per 24 loads. Code size decides the JIT compile time:
-// only the three k loops are unrolled; stores go row by row through a loop of dynamic trip count
-// (as in matmul_blocked.wgsl), and the epilogues are rolled loops. GPUs get WG = 64, LR = 4,
+// only the three k loops are unrolled (one call site each); the finishing goes row by row through
+// a loop of dynamic trip count (as in matmul_blocked.wgsl). GPUs get WG = 64, LR = 4,
 // TE = TO = 4. Rows beyond the tile and columns beyond N are clamped duplicates (never stored).
 // Workgroup storage: 2 B WMAX floats (two activation tiles, row stride WMAX).
 // Limits: at most 8 layers; every width (input, hidden, c) <= WMAX; TE, TO <= 16.
@@ -161,15 +160,16 @@ fn example(r: u32) -> u32 {
   return idx[p.batchOff + r];
 }
 
-// --- products: raw sums into tile[dst] ---
+// --- products, finished in registers ---
 
 // C[e, o] = sum_{k < K} tile[src + e WMAX + k] weights[wBase + o m + k]
-//         (+ sum_{k < m} A~0[ex(e), k] weights[vBase + o m + k]   when withV: the JVP's
-//            parameter term, A~0 from the statics at a0Off)
-// for rows e < nr of the tile and o < N, with m = K + 1 (row stride of W~) unless withV and
-// K = 0 (layer 0 of the linearized model, whose input tangent is 0): then mV is W~'s stride.
-fn product_forward(src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32,
-                   withV: bool, a0Off: u32, vBase: u32, lid: u32) {
+//         (+ sum_{k < m} A~0[ex(e), k] weights[vBase + o m + k]   for the linearized model: the
+//            JVP's parameter term, A~0 from the statics at a0Off)
+// for rows e < nr of the tile and o < N, then finished by finish_actual / finish_linear (layer l);
+// m is the row stride of W~ (fanIn + 1; K may be 0: layer 0 of the linearized model, whose input
+// tangent is 0).
+fn product_forward(l: u32, src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32,
+                   linear: bool, a0Off: u32, vBase: u32, lid: u32) {
   let LC = WG / LR;
   for (var rb = 0u; rb < nr; rb += LR * TE) {
     for (var cb = 0u; cb < N; cb += LC * TO) {
@@ -181,7 +181,7 @@ fn product_forward(src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32,
       var rw: array<u32, TMAX>;
       for (var j = 0u; j < TO; j++) { rw[j] = min(c0 + LC * j, N - 1u) * m; }
       // Zeroed explicitly: the declaration's implicit zero is not re-executed per block by every
-      // driver once store_block has shifted the rows through a pointer (seen on lavapipe).
+      // driver once the finishing loop has shifted the rows through a pointer (seen on lavapipe).
       var acc: array<array<f32, TMAX>, TMAX>;
       for (var i = 0u; i < TE; i++) { for (var j = 0u; j < TO; j++) { acc[i][j] = 0.0; } }
       for (var k = 0u; k < K; k++) {
@@ -195,7 +195,7 @@ fn product_forward(src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32,
           for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
         }
       }
-      if (withV) {
+      if (linear) {
         for (var q = 0u; q < LOADS; q++) { ra[q] = a0Off + example(r0 + min(e0 + q * LSTRIDE + lane, nr - 1u)) * m; }
         for (var k = 0u; k < m; k++) {
           var wv: array<f32, TMAX>;
@@ -208,15 +208,18 @@ fn product_forward(src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32,
             for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
           }
         }
+        finish_linear(&acc, l, dst, r0, e0, nr, c0, N, LC);
+      } else {
+        finish_actual(&acc, l, dst, r0, e0, nr, c0, N, LC, wBase);
       }
-      store_block(&acc, dst, e0, nr, c0, N, LC);
     }
   }
 }
 
 // C[e, k] = sum_{o < K} tile[src + e WMAX + o] weights[wBase + o m + k] for k < N: the product
-// with W~'s weight block untransposed (backward through a layer of N inputs and K outputs).
-fn product_backward(src: u32, dst: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32, lid: u32) {
+// with W~'s weight block untransposed (backward through layer l, N inputs and K outputs), then
+// finished by finish_backward.
+fn product_backward(model: u32, l: u32, src: u32, dst: u32, r0: u32, nr: u32, K: u32, N: u32, m: u32, wBase: u32, lid: u32) {
   let LC = WG / LR;
   for (var rb = 0u; rb < nr; rb += LR * TE) {
     for (var cb = 0u; cb < N; cb += LC * TO) {
@@ -227,8 +230,6 @@ fn product_backward(src: u32, dst: u32, nr: u32, K: u32, N: u32, m: u32, wBase: 
       for (var q = 0u; q < LOADS; q++) { ra[q] = src + min(e0 + q * LSTRIDE + lane, nr - 1u) * WMAX; }
       var cw: array<u32, TMAX>;
       for (var j = 0u; j < TO; j++) { cw[j] = wBase + min(c0 + LC * j, N - 1u); }
-      // Zeroed explicitly: the declaration's implicit zero is not re-executed per block by every
-      // driver once store_block has shifted the rows through a pointer (seen on lavapipe).
       var acc: array<array<f32, TMAX>, TMAX>;
       for (var i = 0u; i < TE; i++) { for (var j = 0u; j < TO; j++) { acc[i][j] = 0.0; } }
       for (var k = 0u; k < K; k++) {
@@ -242,37 +243,31 @@ fn product_backward(src: u32, dst: u32, nr: u32, K: u32, N: u32, m: u32, wBase: 
           for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
         }
       }
-      store_block(&acc, dst, e0, nr, c0, N, LC);
+      finish_backward(&acc, model, l, dst, r0, e0, nr, c0, N, LC);
     }
-  }
-}
-
-// Store a lane's block row by row: the trip count is dynamic, so the loop stays rolled and the
-// per-lane stores are emitted once (unrolled they would dominate the code and the compile time).
-fn store_block(acc: ptr<function, array<array<f32, TMAX>, TMAX>>, dst: u32, e0: u32, nr: u32, c0: u32, N: u32, LC: u32) {
-  var rowsHere = 0u;
-  if (e0 < nr) { rowsHere = min(TE, nr - e0); }
-  for (var i = 0u; i < rowsHere; i++) {
-    let base = dst + (e0 + i) * WMAX;
-    for (var j = 0u; j < TO; j++) {
-      let o = c0 + LC * j;
-      if (o < N) { tile[base + o] = (*acc)[0][j]; }
-    }
-    for (var r = 0u; r + 1u < TE; r++) { (*acc)[r] = (*acc)[r + 1u]; }
   }
 }
 
 fn lane_row(lid: u32) -> u32 { return lid / (WG / LR); }
 fn lane_col(lid: u32) -> u32 { return lid % (WG / LR); }
 
-// --- epilogues: one element per invocation, rolled loops ---
+// --- finishing a lane's block: row by row through a loop of dynamic trip count, so the loop
+// stays rolled and its per-lane stores (and the activation code) are emitted TO times, not
+// TE x TO (unrolled, they dominated the code and the JIT compile took minutes); after each row
+// the block shifts up by one row. Finishing in registers spares a store and a reload of every
+// element (on a CPU adapter each costs a per-lane scalar access). ---
 
-// Actual model, layer l: s = raw + bMul W~[o, fanIn]; act'(s) and (not last) the next augmented
-// input [wMul_{l+1} act(s) | bMul_{l+1}] to scratch (TRAIN); the tile gets wMul_{l+1} act(s), or
-// f = act(s) after the last layer.
-fn epilogue_actual(l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
+fn rows_here(e0: u32, nr: u32) -> u32 {
+  if (e0 >= nr) { return 0u; }
+  return min(TE, nr - e0);
+}
+
+// Actual model, layer l: s = acc + bMul W~[o, fanIn]; the tile gets wMul_{l+1} act(s) (or
+// f = act(s) after the last layer); TRAIN saves act'(s) and the next augmented input
+// [wMul_{l+1} act(s) | bMul_{l+1}] to scratch. W~ of the layer starts at weights[wOff].
+fn finish_actual(acc: ptr<function, array<array<f32, TMAX>, TMAX>>, l: u32, dst: u32, r0: u32, e0: u32, nr: u32,
+                 c0: u32, N: u32, LC: u32, wOff: u32) {
   let L = layer(l);
-  let N = L.y;
   let m = L.x + 1u;
   let bm = b_mul(l);
   let last = l + 1u == p.nLayers;
@@ -282,55 +277,71 @@ fn epilogue_actual(l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
   let train = p.mode == MODE_TRAIN;
   let dOff = sc_d(l);
   let aOff = sc_a(l + 1u);
-  for (var q = lid; q < nr * N; q += WG) {
-    let e = q / N;
-    let o = q % N;
+  var wb: array<f32, TMAX>;
+  for (var j = 0u; j < TO; j++) { wb[j] = weights[wOff + min(c0 + LC * j, N - 1u) * m + L.x]; }
+  let rows = rows_here(e0, nr);
+  for (var i = 0u; i < rows; i++) {
+    let e = e0 + i;
     let r = r0 + e;
-    let s = fma(bm, weights[L.z + o * m + L.x], tile[dst + e * WMAX + o]);
-    let a = act(L.w, s);
-    tile[dst + e * WMAX + o] = nextMul * a;
-    if (train) {
-      scratch[dOff + r * N + o] = act_grad(L.w, s);
-      if (!last) {
-        scratch[aOff + r * (N + 1u) + o] = nextMul * a;
-        if (o == 0u) { scratch[aOff + r * (N + 1u) + N] = nextBm; }
+    for (var j = 0u; j < TO; j++) {
+      let o = c0 + LC * j;
+      if (o < N) {
+        let s = fma(bm, wb[j], (*acc)[0][j]);
+        let a = act(L.w, s);
+        tile[dst + e * WMAX + o] = nextMul * a;
+        if (train) {
+          scratch[dOff + r * N + o] = act_grad(L.w, s);
+          if (!last) { scratch[aOff + r * (N + 1u) + o] = nextMul * a; }
+        }
       }
     }
+    if (train && !last && c0 == 0u) { scratch[aOff + r * (N + 1u) + N] = nextBm; }
+    for (var q = 0u; q + 1u < TE; q++) { (*acc)[q] = (*acc)[q + 1u]; }
   }
 }
 
-// Linearized model, layer l: t = act'(s0) o raw; the tile gets wMul_{l+1} t (the next layer's
+// Linearized model, layer l: t = act'(s0) o acc; the tile gets wMul_{l+1} t (the next layer's
 // input tangent, pre-scaled as the actual model's activations are), or jv = t after the last.
-fn epilogue_linear(l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
-  let N = layer(l).y;
+fn finish_linear(acc: ptr<function, array<array<f32, TMAX>, TMAX>>, l: u32, dst: u32, r0: u32, e0: u32, nr: u32,
+                 c0: u32, N: u32, LC: u32) {
   let last = l + 1u == p.nLayers;
   var nextMul = 1.0;
   if (!last) { nextMul = w_mul(l + 1u); }
   let d0 = st_d0(l);
-  for (var q = lid; q < nr * N; q += WG) {
-    let e = q / N;
-    let o = q % N;
-    let t = tile[dst + e * WMAX + o] * statics[d0 + example(r0 + e) * N + o];
-    tile[dst + e * WMAX + o] = nextMul * t;
+  let rows = rows_here(e0, nr);
+  for (var i = 0u; i < rows; i++) {
+    let e = e0 + i;
+    let dRow = d0 + example(r0 + e) * N;
+    for (var j = 0u; j < TO; j++) {
+      let o = c0 + LC * j;
+      if (o < N) { tile[dst + e * WMAX + o] = nextMul * ((*acc)[0][j] * statics[dRow + o]); }
+    }
+    for (var q = 0u; q + 1u < TE; q++) { (*acc)[q] = (*acc)[q + 1u]; }
   }
 }
 
-// Backward into layer l - 1: S = act'(s_{l-1}) o (wMul_l raw), to the tile and scratch.
-fn epilogue_backward(model: u32, l: u32, dst: u32, r0: u32, nr: u32, lid: u32) {
-  let N = layer(l).x;
+// Backward into layer l - 1: S = act'(s_{l-1}) o (wMul_l acc), to the tile and scratch.
+fn finish_backward(acc: ptr<function, array<array<f32, TMAX>, TMAX>>, model: u32, l: u32, dst: u32, r0: u32, e0: u32,
+                   nr: u32, c0: u32, N: u32, LC: u32) {
   let wm = w_mul(l);
   let sOut = sc_s(model, l - 1u);
   let dBelow = sc_d(l - 1u);
   let d0 = st_d0(l - 1u);
-  for (var q = lid; q < nr * N; q += WG) {
-    let e = q / N;
-    let o = q % N;
+  let rows = rows_here(e0, nr);
+  for (var i = 0u; i < rows; i++) {
+    let e = e0 + i;
     let r = r0 + e;
-    var d = 0.0;
-    if (model == 0u) { d = scratch[dBelow + r * N + o]; } else { d = statics[d0 + example(r) * N + o]; }
-    let s = (wm * tile[dst + e * WMAX + o]) * d;
-    tile[dst + e * WMAX + o] = s;
-    scratch[sOut + r * N + o] = s;
+    for (var j = 0u; j < TO; j++) {
+      let o = c0 + LC * j;
+      if (o < N) {
+        var d = 0.0;
+        if (model == 0u) { d = scratch[dBelow + r * N + o]; } else { d = statics[d0 + example(r) * N + o]; }
+        let s = (wm * (*acc)[0][j]) * d;
+        tile[dst + e * WMAX + o] = s;
+        scratch[sOut + r * N + o] = s;
+      }
+    }
+    for (var q = 0u; q + 1u < TE; q++) { (*acc)[q] = (*acc)[q + 1u]; }
   }
 }
 
@@ -414,12 +425,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid3: ve
     let m = K + 1u;
     let wm = w_mul(0u);
     let aOff = sc_a(0u);
-    for (var q = lid; q < nr * K; q += WG) {
-      let e = q / K;
-      let k = q % K;
-      let v = wm * statics[example(r0 + e) * K + k];
-      tile[e * WMAX + k] = v;
-      if (train) { scratch[aOff + (r0 + e) * m + k] = v; }
+    for (var e = 0u; e < nr; e++) {
+      let xRow = example(r0 + e) * K;
+      for (var k = lid; k < K; k += WG) {
+        let v = wm * statics[xRow + k];
+        tile[e * WMAX + k] = v;
+        if (train) { scratch[aOff + (r0 + e) * m + k] = v; }
+      }
     }
     if (train) {
       for (var e = lid; e < nr; e += WG) { scratch[aOff + (r0 + e) * m + K] = b_mul(0u); }
@@ -434,10 +446,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid3: ve
     let linear = model == 1u;
     var K = L.x;
     if (linear && l == 0u) { K = 0u; }
-    product_forward(src, dst, r0, nr, K, L.y, L.x + 1u, wBase + L.z, linear, st_a0(l), 2u * p.P + L.z, lid);
+    product_forward(l, src, dst, r0, nr, K, L.y, L.x + 1u, wBase + L.z, linear, st_a0(l), 2u * p.P + L.z, lid);
     workgroupBarrier();
-    if (linear) { epilogue_linear(l, dst, r0, nr, lid); } else { epilogue_actual(l, dst, r0, nr, lid); }
-    workgroupBarrier();
+    storageBarrier();
     let t = src;
     src = dst;
     dst = t;
@@ -448,9 +459,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid3: ve
   storageBarrier();
   for (var l = p.nLayers - 1u; l >= 1u; l--) {
     let L = layer(l);
-    product_backward(src, dst, nr, L.y, L.x, L.x + 1u, wBase + L.z, lid);
-    workgroupBarrier();
-    epilogue_backward(model, l, dst, r0, nr, lid);
+    product_backward(model, l, src, dst, r0, nr, L.y, L.x, L.x + 1u, wBase + L.z, lid);
     workgroupBarrier();
     storageBarrier();
     let t = src;

@@ -51,6 +51,7 @@ export function resolveSessionOptions(opts: SessionOptions = {}): ResolvedSessio
     closedForm: opts.closedForm ?? true,
     perExampleLoss: opts.perExampleLoss ?? false,
     probeExamples: pos(opts.probeExamples, 100, 'probeExamples'),
+    trainingPath: opts.trainingPath ?? 'auto',
   };
 }
 
@@ -61,6 +62,7 @@ export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: S
     probeExamples: o.probeExamples,
     closedFormMax: o.closedForm ? 1024 : 0,
     linearized: o.linearized,
+    trainingPath: o.trainingPath,
   });
   try {
     return await SessionImpl.create(backend, spec, o);
@@ -120,6 +122,7 @@ export class SessionImpl implements Session {
       layers: plan.paramLayers.map((l) => ({ index: l.layerIndex, type: l.kind, paramSize: l.size })),
       groups: groups ? groups.names.map((name, g) => ({ name, size: groups.sizes[g] })) : [],
       stableLr,
+      ...(backend.trainingPath ? { trainingPath: backend.trainingPath } : {}),
       points2d:
         plan.inputSize === 2
           ? {

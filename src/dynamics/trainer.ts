@@ -134,6 +134,8 @@ export class Trainer {
   private readonly fused: FusedTrainer | null = null;
   /** Steps taken. */
   step = 0;
+  /** Pacing of readbacks (see advance()): estimated device time per step, steps last announced. */
+  private readonly pace = { msPerStep: 0, steps: 0 };
 
   constructor(
     readonly ctx: GpuContext,
@@ -426,11 +428,14 @@ export class Trainer {
   async advance(k: number): Promise<void> {
     if (this.fused) {
       // All k steps in one submission (the context batches dispatches until flush).
+      this.learnPace();
       this.fused.advance(k, this.step, this.schedule, this.fullBatch);
       this.step += Math.max(0, k);
-      this.ctx.flush();
+      this.announceWork(k);
       return;
     }
+    const paced = !this.models.actual.natural;
+    if (paced) this.learnPace();
     for (let s = 0; s < k; s++) {
       const idx = this.fullBatch ? null : this.schedule.next();
       const b = this.batch(idx ?? []);
@@ -444,7 +449,31 @@ export class Trainer {
       }
       this.step++;
     }
-    this.ctx.flush();
+    // (The natural-gradient optimizers read back inside the step, so there is nothing to pace.)
+    if (paced) this.announceWork(k);
+    else this.ctx.flush();
+  }
+
+  /**
+   * Update the per-step device time from how long the last announced work took to read back. If
+   * it outlasted the announced time, the elapsed time is the work's own; if it finished within
+   * it, the work may have been shorter, so the estimate decays.
+   */
+  private learnPace(): void {
+    const o = this.ctx.takeObservedWork();
+    if (o && this.pace.steps > 0) {
+      const perStep = o.elapsedMs / this.pace.steps;
+      if (this.pace.msPerStep === 0 || o.elapsedMs > 1.1 * o.expectedMs) this.pace.msPerStep = perStep;
+      else this.pace.msPerStep *= 0.9;
+    }
+  }
+
+  /** Submit, and tell the context how long the k steps should keep the device busy (ctx.expectWork). */
+  private announceWork(k: number): void {
+    this.pace.steps = k;
+    // 80 %: sleeping past the end delays the readback, waking early only costs some polling.
+    if (this.pace.msPerStep > 0) this.ctx.expectWork(0.8 * k * this.pace.msPerStep);
+    else this.ctx.expectWork(1e-9);
   }
 
   dispose(): void {

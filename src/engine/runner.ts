@@ -23,6 +23,6 @@ export function requestedKeys(spec: ResolvedSpec): string[] {
 export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: RunOptions = {}): Promise<Record<string, unknown>> {
   const keys = new Set(requestedKeys(spec));
   const result = await analyze(ctx, spec, { keys, onNote: opts.onNote });
-  if (keys.has('train')) result.train = await trainTrajectory(ctx, spec);
+  if (keys.has('train')) result.train = await trainTrajectory(ctx, spec, opts.onNote);
   return result;
 }

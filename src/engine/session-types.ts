@@ -100,6 +100,11 @@ export interface SessionInfo {
   groups: { name: string; size: number }[];
   /** Stability bound of GD at theta_0, 2n / lambda_max. */
   stableLr: number;
+  /**
+   * Which implementation trains the models and why (GPU sessions: the fused MLP kernels or the
+   * general path, src/dynamics/trainer.ts); absent on the CPU engine.
+   */
+  trainingPath?: { kind: 'fused' | 'general'; reason: string };
   /** The training inputs and labels for scatter plots (2-D data only). */
   points2d: { x: Float32Array; y: Float32Array; label: Int32Array; testX: Float32Array; testY: Float32Array; testLabel: Int32Array } | null;
 }
@@ -134,6 +139,8 @@ export interface SessionOptions {
   perExampleLoss?: boolean;
   /** Training examples used by the kernel probes (alignment, spectrum, movement). Default 100. */
   probeExamples?: number;
+  /** GPU sessions: `auto` (default: the fused MLP kernels where they apply) or `general`. */
+  trainingPath?: 'auto' | 'general';
 }
 
 /** Raised when training diverges; names the step and suggests the stability bound. */

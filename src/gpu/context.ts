@@ -150,6 +150,9 @@ export class GpuContext {
   private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
   private readonly readbackPool = new Map<number, GPUBuffer[]>();
   private lostReason: string | null = null;
+  /** See expectWork(). */
+  private expected: { since: number; until: number; ms: number } | null = null;
+  private observed: { expectedMs: number; elapsedMs: number } | null = null;
   /** Dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
   submitCount = 0;
@@ -460,6 +463,41 @@ export class GpuContext {
     this.pendingRelease = [];
   }
 
+  /**
+   * Hint that the work submitted so far keeps the device busy for about `ms`: the next readback
+   * or sync first sleeps until then (submitting first). Why: in Node, dawn.node drives a pending
+   * map or onSubmittedWorkDone by re-queuing itself with setImmediate, a busy loop for as long as
+   * the device works; on a CPU adapter (lavapipe) that loop takes a core from the driver's own
+   * threads (measured: the main thread burned more CPU than the fused training kernels). Sleeping
+   * through most of the expected time leaves the cores to the device. A no-op outside Node.
+   */
+  expectWork(ms: number): void {
+    this.flush();
+    const nodeLike = typeof process !== 'undefined' && !!process.versions?.node;
+    if (!nodeLike || !(ms > 0)) return;
+    const now = performance.now();
+    this.expected = { since: now, until: now + ms, ms };
+  }
+
+  /** How long the work announced by the last expectWork() really took (until its readback), once. */
+  takeObservedWork(): { expectedMs: number; elapsedMs: number } | null {
+    const o = this.observed;
+    this.observed = null;
+    return o;
+  }
+
+  private async sleepThroughExpectedWork(): Promise<void> {
+    if (!this.expected) return;
+    const wait = this.expected.until - performance.now();
+    if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private finishExpectedWork(): void {
+    if (!this.expected) return;
+    this.observed = { expectedMs: this.expected.ms, elapsedMs: performance.now() - this.expected.since };
+    this.expected = null;
+  }
+
   /** Read back `count` elements of a tensor from `offset`. */
   async read(t: Tensor, offset = 0, count = t.size - offset): Promise<Float32Array> {
     const [r] = await this.readMany([{ tensor: t, offset, count }]);
@@ -480,12 +518,14 @@ export class GpuContext {
       staging.push({ buf, count });
     }
     this.flush();
+    await this.sleepThroughExpectedWork();
     try {
       await Promise.all(staging.map((s) => s.buf.mapAsync(GPUMapMode.READ)));
     } catch (e) {
       this.checkErrors();
       throw e;
     }
+    this.finishExpectedWork();
     const out = staging.map((s) => {
       const copy = new Float32Array(s.count);
       if (s.count > 0) copy.set(new Float32Array(s.buf.getMappedRange(0, s.count * 4)));
@@ -508,7 +548,9 @@ export class GpuContext {
   /** Wait until all submitted work has finished (for timing). */
   async sync(): Promise<void> {
     this.flush();
+    await this.sleepThroughExpectedWork();
     await this.device.queue.onSubmittedWorkDone();
+    this.finishExpectedWork();
     this.checkErrors();
   }
 
