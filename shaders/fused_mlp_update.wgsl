@@ -11,9 +11,10 @@
 // for every parameter of every layer, in the [W | b] layout of src/nn/layout.ts. The seeds of the
 // step kernel already carry 1/(rows alpha), so g is the gradient of L(h)/alpha^2. A~ comes from
 // scratch (actual model) or, for the linearized model, from the statics at theta0 (gathered by
-// the batch's example indices). No partial sums leave a workgroup, so no second pass is needed.
+// the batch's example indices), both in `work`, so one loop serves both models (JIT time grows
+// with every unrolled loop). No partial sums leave a workgroup, so no second pass is needed.
 //
-// Bindings: scratch (layout of fused_mlp_step.wgsl), statics (same), idx (u32 batch rows), weights
+// Bindings: work (scratch and statics, layout of fused_mlp_step.wgsl), idx (u32 batch rows), weights
 // ([theta_actual | theta0 | delta_lin], the step kernel's copy of the parameters: theta0 is read
 // from it, and the model's own block, theta (actual) or delta (linearized), is rewritten), the
 // model's delta, theta, velocity (touched only when mu != 0), flag (atomic u32), uniforms.
@@ -21,7 +22,7 @@
 // columns (invocation x owns columns kb + x + WG * j); layers are laid out one after the other
 // from `starts` (first workgroup of each layer). Invocations: WG. Workgroup storage: TO TK WG floats.
 // Dispatch: (sum over layers of ceil(out / TO) * ceil(m / (TK WG)), 1, 1) split over x and y.
-// Register blocks TO x TK (<= 16 x 16): loads per row r are TO signals (shared by the lanes) and
+// Register blocks TO x TK (<= 16 x 8): loads per row r are TO signals (shared by the lanes) and
 // TK inputs, for TO * TK multiply-adds (the reasoning of fused_mlp_step.wgsl's header).
 
 override WG: u32 = 8u;
@@ -33,30 +34,31 @@ override LOADS: u32 = 16u;
 override LSTRIDE: u32 = 1u;
 override LLANE: u32 = 0u;
 
+// Register-block capacity: TO <= TMAX rows, TK <= TCOLS columns.
 const TMAX: u32 = 16u;
-const LOSS_MSE: u32 = 0u;
+const TCOLS: u32 = 8u;
 
 // The block of gradients of each invocation, for the elementwise update.
 var<workgroup> gtile: array<f32, TO * TK * WG>;
 
 struct Params {
   rows: u32, batchOff: u32, R: u32, N: u32,
-  nLayers: u32, c: u32, inSize: u32, loss: u32,
-  model: u32, step: u32, P: u32, _p1: u32,
+  // flags: bit 0 cross_entropy (the statics' target width).
+  nLayers: u32, c: u32, inSize: u32, flags: u32,
+  model: u32, step: u32, P: u32, stOff: u32,
   lr: f32, wd: f32, mu: f32, _p2: f32,
   layers: array<vec4u, 8>,
   starts: array<vec4u, 2>,
 }
 
-@group(0) @binding(0) var<storage, read> scratch: array<f32>;
-@group(0) @binding(1) var<storage, read> statics: array<f32>;
-@group(0) @binding(2) var<storage, read> idx: array<u32>;
-@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(4) var<storage, read_write> delta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> velocity: array<f32>;
-@group(0) @binding(7) var<storage, read_write> flag: array<atomic<u32>>;
-@group(0) @binding(8) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> work: array<f32>;
+@group(0) @binding(1) var<storage, read> idx: array<u32>;
+@group(0) @binding(2) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(3) var<storage, read_write> delta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> theta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> velocity: array<f32>;
+@group(0) @binding(6) var<storage, read_write> flag: array<atomic<u32>>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 fn layer(l: u32) -> vec4u { return p.layers[l]; }
 fn start(l: u32) -> u32 { return p.starts[l / 4u][l % 4u]; }
@@ -64,8 +66,8 @@ fn start(l: u32) -> u32 { return p.starts[l / 4u][l % 4u]; }
 // Offsets: the same layouts as fused_mlp_step.wgsl.
 fn st_a0(l: u32) -> u32 {
   var tc = p.c;
-  if (p.loss != LOSS_MSE) { tc = 1u; }
-  var o = p.N * (p.inSize + tc + p.c);
+  if ((p.flags & 1u) != 0u) { tc = 1u; }
+  var o = p.stOff + p.N * (p.inSize + tc + p.c);
   for (var j = 0u; j < l; j++) { o += p.N * (layer(j).x + 1u); }
   return o;
 }
@@ -99,37 +101,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
 
   var ro: array<u32, TMAX>;
   for (var q = 0u; q < LOADS; q++) { ro[q] = min(o0 + q * LSTRIDE + lid * LLANE, N - 1u); }
-  var ck: array<u32, TMAX>;
+  var ck: array<u32, TCOLS>;
   for (var j = 0u; j < TK; j++) { ck[j] = min(k0 + WG * j, m - 1u); }
   let sOff = sc_s(p.model, l);
-  var acc: array<array<f32, TMAX>, TMAX>;
-  if (p.model == 0u) {
-    let aOff = sc_a(l);
-    for (var r = 0u; r < p.rows; r++) {
-      var v: array<f32, TMAX>;
-      for (var q = 0u; q < LOADS; q++) { v[q] = scratch[sOff + r * N + ro[q]]; }
-      var sv: array<f32, TMAX>;
-      spread(&v, &sv);
-      let ab = aOff + r * m;
-      var av: array<f32, TMAX>;
-      for (var j = 0u; j < TK; j++) { av[j] = scratch[ab + ck[j]]; }
-      for (var i = 0u; i < TO; i++) {
-        for (var j = 0u; j < TK; j++) { acc[i][j] = fma(sv[i], av[j], acc[i][j]); }
-      }
-    }
-  } else {
-    let aOff = st_a0(l);
-    for (var r = 0u; r < p.rows; r++) {
-      var v: array<f32, TMAX>;
-      for (var q = 0u; q < LOADS; q++) { v[q] = scratch[sOff + r * N + ro[q]]; }
-      var sv: array<f32, TMAX>;
-      spread(&v, &sv);
-      let ab = aOff + idx[p.batchOff + r] * m;
-      var av: array<f32, TMAX>;
-      for (var j = 0u; j < TK; j++) { av[j] = statics[ab + ck[j]]; }
-      for (var i = 0u; i < TO; i++) {
-        for (var j = 0u; j < TK; j++) { acc[i][j] = fma(sv[i], av[j], acc[i][j]); }
-      }
+  // A~ rows: the actual model's from scratch (batch row r), the linearized model's A~0 from the
+  // statics (example idx[r]): one loop, the row base chosen per row.
+  let linear = p.model != 0u;
+  var aOff = sc_a(l);
+  if (linear) { aOff = st_a0(l); }
+  var acc: array<array<f32, TCOLS>, TMAX>;
+  for (var i = 0u; i < TO; i++) { for (var j = 0u; j < TK; j++) { acc[i][j] = 0.0; } }
+  for (var r = 0u; r < p.rows; r++) {
+    var v: array<f32, TMAX>;
+    for (var q = 0u; q < LOADS; q++) { v[q] = work[sOff + r * N + ro[q]]; }
+    var sv: array<f32, TMAX>;
+    spread(&v, &sv);
+    var row = r;
+    if (linear) { row = idx[p.batchOff + r]; }
+    let ab = aOff + row * m;
+    var av: array<f32, TCOLS>;
+    for (var j = 0u; j < TK; j++) { av[j] = work[ab + ck[j]]; }
+    for (var i = 0u; i < TO; i++) {
+      for (var j = 0u; j < TK; j++) { acc[i][j] = fma(sv[i], av[j], acc[i][j]); }
     }
   }
 

@@ -58,10 +58,10 @@ export class FusedTrainer {
   ) {
     const n = trainSplit.n;
     this.batchRows = Math.min(cfg.batchSize, n);
-    const evalSplits = testSplit ? [n, testSplit.n] : [n];
-    this.mlp = new FusedMlp(ctx, plan, config, spec.loss, this.batchRows, evalSplits);
-    this.train = this.mlp.packSplit(trainSplit.x, trainSplit.targets, state0, n);
-    this.test = testSplit && state0Test ? this.mlp.packSplit(testSplit.x, testSplit.targets, state0Test, testSplit.n) : null;
+    const splits = testSplit && state0Test ? [n, testSplit.n] : [n];
+    this.mlp = new FusedMlp(ctx, plan, config, spec.loss, this.batchRows, splits);
+    this.train = this.mlp.packSplit(0, trainSplit.x, trainSplit.targets, state0);
+    this.test = testSplit && state0Test ? this.mlp.packSplit(1, testSplit.x, testSplit.targets, state0Test) : null;
     this.identity = ctx.upload(indexWords(Array.from({ length: Math.max(n, testSplit?.n ?? 0) }, (_, i) => i)), [Math.max(n, testSplit?.n ?? 0)], 'row indices');
     this.mlp.loadWeights(models.actual.theta, theta0, models.linearized?.delta ?? null);
   }
@@ -129,18 +129,15 @@ export class FusedTrainer {
   recordEvaluation(split: 'train' | 'test'): { scratch: Tensor; n: number; regions: Partial<Record<ModelKind, { h: number; loss: number }>> } {
     const s = split === 'train' ? this.train : this.test;
     if (!s) throw new Error(`no ${split} data`);
-    const which = split === 'train' ? 0 : 1;
     const models = this.models.linearized ? 2 : 1;
-    this.mlp.stepPass({ mode: 'eval', evalSplit: which, split: s, idx: this.identity, rows: s.n, batchOff: 0, alpha: this.alpha, models });
-    const regions: Partial<Record<ModelKind, { h: number; loss: number }>> = { actual: this.mlp.evalRegion(which, 0, s.n) };
-    if (this.models.linearized) regions.linearized = this.mlp.evalRegion(which, 1, s.n);
-    return { scratch: this.mlp.scratch, n: s.n, regions };
+    this.mlp.stepPass({ mode: 'eval', split: s, idx: this.identity, rows: s.n, batchOff: 0, alpha: this.alpha, models });
+    const regions: Partial<Record<ModelKind, { h: number; loss: number }>> = { actual: this.mlp.evalRegion(s, 0) };
+    if (this.models.linearized) regions.linearized = this.mlp.evalRegion(s, 1);
+    return { scratch: this.mlp.work, n: s.n, regions };
   }
 
   dispose(): void {
     this.mlp.dispose();
-    this.train.statics.destroy();
-    this.test?.statics.destroy();
     this.identity.destroy();
     this.batches?.destroy();
   }

@@ -31,7 +31,7 @@ import { NonFiniteWatch } from '../ops/check';
 import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../spec/types';
 import { Rng } from '../util/rng';
-import { fusedMlpSupport } from '../nn/fused-mlp';
+import { fusedMlpSupport, type FusedMlpConfig, type FusedVariant } from '../nn/fused-mlp';
 import { FusedTrainer } from './fused-trainer';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../engine/analyze';
 import type { BackendSnapshot, Evaluation, ModelKind } from './backend';
@@ -84,10 +84,19 @@ export interface TrainingPath {
 export interface TrainerOptions {
   /** `auto` (default): the fused path where it applies; `general`: always the general path. */
   path?: 'auto' | 'general';
+  /** Workgroup shape of the fused kernels (default: the adapter's, fusedVariantFor); for tests. */
+  fusedVariant?: FusedVariant;
 }
 
 /** The path a spec's training takes on this device, with the reason (one line). */
-export function chooseTrainingPath(ctx: GpuContext, spec: ResolvedSpec, plan: ModelPlan, options: TrainerOptions = {}): TrainingPath & { config?: ReturnType<typeof fusedMlpSupport> } {
+export function chooseTrainingPath(
+  ctx: GpuContext,
+  spec: ResolvedSpec,
+  plan: ModelPlan,
+  options: TrainerOptions = {},
+  /** Models trained: 2 with the linearization, 1 without. */
+  models: 1 | 2 = 2,
+): TrainingPath & { config?: FusedMlpConfig } {
   if (options.path === 'general') return { kind: 'general', reason: 'general path requested' };
   const opt = spec.train?.optimizer;
   if (opt === 'kfac' || opt === 'ekfac') {
@@ -95,13 +104,13 @@ export function chooseTrainingPath(ctx: GpuContext, spec: ResolvedSpec, plan: Mo
     // signals (its curvature factors); the fused kernels keep those inside the step.
     return { kind: 'general', reason: `optimizer ${opt}: the natural-gradient preconditioner uses the general path's forward state and signals` };
   }
-  const support = fusedMlpSupport(ctx, plan);
+  const support = options.fusedVariant ? fusedMlpSupport(ctx, plan, options.fusedVariant) : fusedMlpSupport(ctx, plan);
   if (!support.ok) return { kind: 'general', reason: support.reason };
   const c = support.config;
   return {
     kind: 'fused',
-    reason: `fused MLP kernels (${c.variant.name}; tiles of ${c.B} examples, activation stride ${c.WMAX})`,
-    config: support,
+    reason: `fused MLP kernels (${c.variant.name}; tiles of ${c.B} examples, activation stride ${c.WMAX}; ${1 + models} dispatches per step)`,
+    config: c,
   };
 }
 
@@ -134,8 +143,11 @@ export class Trainer {
   private readonly fused: FusedTrainer | null = null;
   /** Steps taken. */
   step = 0;
-  /** Pacing of readbacks (see advance()): estimated device time per step, steps last announced. */
-  private readonly pace = { msPerStep: 0, steps: 0 };
+  /**
+   * Pacing of readbacks (announceWork): estimated device time per step, steps last announced,
+   * observations so far.
+   */
+  private readonly pace = { msPerStep: 0, steps: 0, observations: 0 };
 
   constructor(
     readonly ctx: GpuContext,
@@ -178,12 +190,12 @@ export class Trainer {
     this.fullBatch = this.cfg.batchSize >= this.train.n;
     this.schedule = new BatchSchedule(this.train.n, this.cfg.batchSize, this.cfg.seed);
     this.watches = { actual: new NonFiniteWatch(ctx), linearized: withLinearized ? new NonFiniteWatch(ctx) : null };
-    const chosen = chooseTrainingPath(ctx, spec, plan, options);
+    const chosen = chooseTrainingPath(ctx, spec, plan, options, withLinearized ? 2 : 1);
     this.path = { kind: chosen.kind, reason: chosen.reason };
-    if (chosen.config?.ok) {
+    if (chosen.config) {
       const tensors = (m: ModelState, w: NonFiniteWatch) => ({ delta: m.delta, theta: m.theta, velocity: m.velocity, flag: w.flag });
       const lin = this.models.linearized;
-      this.fused = new FusedTrainer(ctx, spec, plan, chosen.config.config, this.cfg, this.alpha, this.theta0, this.train, this.state0, this.test, this.state0Test, {
+      this.fused = new FusedTrainer(ctx, spec, plan, chosen.config, this.cfg, this.alpha, this.theta0, this.train, this.state0, this.test, this.state0Test, {
         actual: tensors(this.models.actual, this.watches.actual!),
         linearized: lin ? tensors(lin, this.watches.linearized!) : null,
       });
@@ -461,18 +473,23 @@ export class Trainer {
    */
   private learnPace(): void {
     const o = this.ctx.takeObservedWork();
-    if (o && this.pace.steps > 0) {
-      const perStep = o.elapsedMs / this.pace.steps;
-      if (this.pace.msPerStep === 0 || o.elapsedMs > 1.1 * o.expectedMs) this.pace.msPerStep = perStep;
-      else this.pace.msPerStep *= 0.9;
-    }
+    if (!o || this.pace.steps === 0) return;
+    // The first readback includes the pipelines' compilation (seconds to minutes on a CPU adapter).
+    if (this.pace.observations++ === 0) return;
+    const perStep = o.elapsedMs / this.pace.steps;
+    if (this.pace.msPerStep === 0) this.pace.msPerStep = perStep;
+    // Outlasted the announced time: the elapsed time is the work's own (growth bounded, in case
+    // it included something else, e.g. a compilation).
+    else if (o.elapsedMs > 1.1 * o.expectedMs) this.pace.msPerStep = Math.min(perStep, 2 * this.pace.msPerStep);
+    else this.pace.msPerStep *= 0.9;
   }
 
   /** Submit, and tell the context how long the k steps should keep the device busy (ctx.expectWork). */
   private announceWork(k: number): void {
     this.pace.steps = k;
     // 80 %: sleeping past the end delays the readback, waking early only costs some polling.
-    if (this.pace.msPerStep > 0) this.ctx.expectWork(0.8 * k * this.pace.msPerStep);
+    // At most a second: a wrong estimate must not stall a run.
+    if (this.pace.msPerStep > 0) this.ctx.expectWork(Math.min(0.8 * k * this.pace.msPerStep, 1000));
     else this.ctx.expectWork(1e-9);
   }
 

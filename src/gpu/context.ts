@@ -264,6 +264,11 @@ export class GpuContext {
     return this.placeholderAt(1);
   }
 
+  /** A second writable placeholder: two read-write slots of one dispatch may not alias. */
+  get placeholderOut2(): Tensor {
+    return this.placeholderAt(2);
+  }
+
   private placeholderAt(i: number): Tensor {
     if (!this.placeholders[i]) {
       const t = this.tensor([4], `placeholder ${i}`);

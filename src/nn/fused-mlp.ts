@@ -20,7 +20,7 @@ import type { ForwardState } from './gpu-model';
 /** Layers the uniform block has room for (8 x (fanIn, out, offset, activation) + multipliers). */
 export const FUSED_MAX_LAYERS = 8;
 /** Storage bindings of the update kernel (the larger of the two). */
-const FUSED_STORAGE_BINDINGS = 8;
+const FUSED_STORAGE_BINDINGS = 7;
 
 /** Workgroup shapes of the two kernels (see the shader headers for what each constant does). */
 export interface FusedVariant {
@@ -39,6 +39,11 @@ export interface FusedVariant {
    * is loaded once per subgroup and shuffled; 0 = every invocation loads it (lane_exchange.wgsl).
    */
   sg: number;
+  /**
+   * Row strides (WMAX) of the activation tiles to pick from, smallest that fits the widest
+   * activation first; wider models use multiples of 128. Each stride is one pipeline to compile.
+   */
+  strides: number[];
 }
 
 /**
@@ -49,12 +54,16 @@ export interface FusedVariant {
  * per-lane loads (not measured here: no hardware GPU was available to this work).
  */
 export function fusedVariantFor(ctx: GpuContext): FusedVariant {
-  if (!isCpuAdapter(ctx.adapter)) return { name: 'gpu', wg: 64, lr: 4, te: 4, to: 4, uwg: 64, uto: 4, utk: 1, sg: 0 };
+  if (!isCpuAdapter(ctx.adapter)) return { name: 'gpu', wg: 64, lr: 4, te: 4, to: 4, uwg: 64, uto: 4, utk: 1, sg: 0, strides: [64, 128, 256] };
+  // One stride for every width up to 256 (where the workgroup memory allows): a CPU driver's JIT
+  // takes seconds per pipeline (tens when the machine is loaded), while the larger tile costs
+  // only its zero-initialization per workgroup (~1 us here).
+  const strides = [256, 128, 64];
   const sg = ctx.features.subgroupSize;
   if (sg !== null && sg >= 2 && sg <= 16 && 16 % sg === 0) {
-    return { name: `cpu, subgroups of ${sg}`, wg: sg, lr: 1, te: 16, to: 8, uwg: sg, uto: 16, utk: 8, sg };
+    return { name: `cpu, subgroups of ${sg}`, wg: sg, lr: 1, te: 16, to: 8, uwg: sg, uto: 16, utk: 8, sg, strides };
   }
-  return { name: 'cpu', wg: 8, lr: 1, te: 16, to: 8, uwg: 8, uto: 16, utk: 8, sg: 0 };
+  return { name: 'cpu', wg: 8, lr: 1, te: 16, to: 8, uwg: 8, uto: 16, utk: 8, sg: 0, strides };
 }
 
 /** Pipeline constants of the lane exchange for a shared operand of `xn` values per block. */
@@ -107,38 +116,41 @@ export function fusedMlpSupport(ctx: GpuContext, plan: ModelPlan, variant: Fused
   if (lim.maxComputeInvocationsPerWorkgroup < Math.max(variant.wg, variant.uwg)) {
     return { ok: false, reason: `maxComputeInvocationsPerWorkgroup = ${lim.maxComputeInvocationsPerWorkgroup} < ${Math.max(variant.wg, variant.uwg)}` };
   }
-  // Row stride of the activation tiles: the widest activation rounded up to a bucket, so that
-  // models of similar widths share compiled pipelines (each WMAX is one JIT compile, seconds on a
-  // CPU adapter); the exact width when only that fits.
+  // Row stride of the activation tiles: the first of the variant's strides that holds the widest
+  // activation and fits the workgroup memory, else the width rounded up to 128, else to 4.
   const width = widest(layers);
   const B = variant.lr * variant.te;
   const fits = (w: number) => 2 * B * w * 4 <= lim.maxComputeWorkgroupStorageSize;
-  const bucket = width <= 16 ? 16 : width <= 64 ? 64 : Math.ceil(width / 128) * 128;
+  const candidates = [...variant.strides.filter((w) => w >= width), Math.ceil(width / 128) * 128, Math.ceil(width / 4) * 4];
+  const WMAX = candidates.find(fits);
+  if (WMAX !== undefined) return { ok: true, config: { variant, layers, B, WMAX } };
   const exact = Math.ceil(width / 4) * 4;
-  if (fits(bucket)) return { ok: true, config: { variant, layers, B, WMAX: bucket } };
-  if (fits(exact)) return { ok: true, config: { variant, layers, B, WMAX: exact } };
   return {
     ok: false,
     reason: `width ${width} needs ${2 * B * exact * 4} bytes of workgroup memory (2 tiles of ${B} x ${exact} floats), above maxComputeWorkgroupStorageSize = ${lim.maxComputeWorkgroupStorageSize}`,
   };
 }
 
-/** A split (training or test set) packed for the kernels: inputs, targets, and theta0's state. */
+/** A split (training or test set) packed for the kernels: its statics live in `work`. */
 export interface FusedSplit {
+  /** Index among the constructor's splits. */
+  index: number;
   n: number;
-  statics: Tensor;
 }
 
 export class FusedMlp {
-  /** Work buffer of the step kernel (layout in fused_mlp_step.wgsl's header). */
-  readonly scratch: Tensor;
+  /**
+   * The kernels' memory (fused_mlp_step.wgsl's header): the scratch of a step (row capacity x
+   * per-row layer data), each split's evaluation region, then each split's statics.
+   */
+  readonly work: Tensor;
   /**
    * The kernels' copy of the parameters, [theta_actual | theta0 | delta_lin] (3 P): one binding
    * serves both models' products. The update kernel rewrites it with the Trainer's tensors.
    */
   readonly weights: Tensor;
-  /** Element offsets of each evaluated split's region (per model: h (n x c), then losses (n)). */
   private readonly evalBase: number[];
+  private readonly staticsBase: number[];
   private readonly layersU: number[];
   private readonly multsU: number[];
   private readonly c: number;
@@ -151,21 +163,26 @@ export class FusedMlp {
     readonly loss: LossKind,
     /** Most batch rows of a training step. */
     readonly rowCapacity: number,
-    /** Sizes of the splits that will be evaluated (each gets its own region). */
-    evalSplits: number[],
+    /** Sizes of the splits (training set, then test set if any): each gets statics and an evaluation region. */
+    readonly splits: number[],
   ) {
     this.c = plan.c;
     this.inSize = plan.inputSize;
     let perRow = 0;
     for (const l of config.layers) perRow += l.fanIn + 1 + 3 * l.out;
     let size = rowCapacity * perRow;
-    this.evalBase = evalSplits.map((n) => {
+    this.evalBase = splits.map((n) => {
       const base = size;
       size += 2 * n * (plan.c + 1);
       return base;
     });
-    ctx.checkStorageBytes(size * 4, 'fused MLP scratch');
-    this.scratch = ctx.tensor([size], 'fused scratch', false);
+    this.staticsBase = splits.map((n) => {
+      const base = size;
+      size += this.staticsSize(n);
+      return base;
+    });
+    ctx.checkStorageBytes(size * 4, 'fused MLP work buffer');
+    this.work = ctx.tensor([size], 'fused work', false);
     this.weights = ctx.tensor([3 * plan.P], 'fused weights');
     this.layersU = [];
     this.multsU = [];
@@ -176,28 +193,36 @@ export class FusedMlp {
     }
   }
 
+  private get targetCols(): number {
+    return this.loss === 'mse' ? this.c : 1;
+  }
+
+  private staticsSize(n: number): number {
+    let size = n * (this.inSize + this.targetCols + this.c);
+    for (const l of this.config.layers) size += n * (l.fanIn + 1 + l.out);
+    return size;
+  }
+
   /**
-   * Pack a split: x | targets | f0 | A~0_l per layer | act'(s0_l) per layer, from the split's
-   * inputs and targets and the general path's forward state at theta0 (the linearization point).
+   * Pack split `index` (n examples): x | targets | f0 | A~0_l per layer | act'(s0_l) per layer,
+   * from its inputs and targets and the general path's forward state at theta0 (the
+   * linearization point: the general path computes it, so both paths linearize at the same point).
    */
-  packSplit(x: Tensor, targets: Tensor, state0: ForwardState, n: number): FusedSplit {
+  packSplit(index: number, x: Tensor, targets: Tensor, state0: ForwardState): FusedSplit {
     const ctx = this.ctx;
+    const n = this.splits[index];
     const c = this.c;
-    const tcols = this.loss === 'mse' ? c : 1;
     const layers = this.config.layers;
-    let size = n * (this.inSize + tcols + c);
-    for (const l of layers) size += n * (l.fanIn + 1 + l.out);
-    ctx.checkStorageBytes(size * 4, 'fused MLP statics');
-    const statics = ctx.tensor([size], 'fused statics', false);
-    let off = 0;
-    ctx.copy(x, statics, n * this.inSize, 0, off);
+    const work = this.work;
+    let off = this.staticsBase[index];
+    ctx.copy(x, work, n * this.inSize, 0, off);
     off += n * this.inSize;
-    ctx.copy(targets, statics, n * tcols, 0, off);
-    off += n * tcols;
-    ctx.copy(state0.output, statics, n * c, 0, off);
+    ctx.copy(targets, work, n * this.targetCols, 0, off);
+    off += n * this.targetCols;
+    ctx.copy(state0.output, work, n * c, 0, off);
     off += n * c;
     layers.forEach((l, p) => {
-      ctx.copy(state0.patches[p], statics, n * (l.fanIn + 1), 0, off);
+      ctx.copy(state0.patches[p], work, n * (l.fanIn + 1), 0, off);
       off += n * (l.fanIn + 1);
     });
     // act'(s0) = 1 o act'(s0): the general path's own derivative kernel on a tensor of ones.
@@ -205,11 +230,11 @@ export class FusedMlp {
       const d = ctx.tensor([n, l.out], 'act prime', false);
       fill(ctx, d, 1);
       activationGradMul(ctx, l.activation, state0.pre[p], d, l.out, 1, n);
-      ctx.copy(d, statics, n * l.out, 0, off);
+      ctx.copy(d, work, n * l.out, 0, off);
       d.destroy();
       off += n * l.out;
     });
-    return { n, statics };
+    return { index, n };
   }
 
   /** Load the parameters into `weights` (at the start, or after anything else changed them). */
@@ -225,34 +250,26 @@ export class FusedMlp {
     return { WG: v.wg, LR: v.lr, B: this.config.B, WMAX: this.config.WMAX, TE: v.te, TO: v.to, ...exchangeConstants(v, v.te) };
   }
 
-  private header(u: Uniforms, rows: number, batchOff: number, n: number): Uniforms {
-    return u.u32(rows, batchOff, this.rowCapacity, n).u32(this.config.layers.length, this.c, this.inSize, this.loss === 'mse' ? 0 : 1);
+  private header(u: Uniforms, rows: number, batchOff: number, split: FusedSplit, flags: number): Uniforms {
+    return u.u32(rows, batchOff, this.rowCapacity, split.n).u32(this.config.layers.length, this.c, this.inSize, flags);
   }
 
   /**
    * Record the step kernel: TRAIN over `rows` batch rows (example indices at idx[batchOff ..])
-   * or EVAL over all of `split`. `models` = 1 (actual) or 2 (actual and linearized).
+   * or EVAL over all of `split` (outputs and losses to its evaluation region).
+   * `models` = 1 (actual) or 2 (actual and linearized).
    */
-  stepPass(a: {
-    mode: 'train' | 'eval';
-    /** EVAL: which of the constructor's `evalSplits` this is (where its outputs go). */
-    evalSplit?: number;
-    split: FusedSplit;
-    idx: Tensor;
-    rows: number;
-    batchOff: number;
-    alpha: number;
-    models: 1 | 2;
-  }): void {
-    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split.n)
-      .u32(a.mode === 'train' ? 0 : 1, this.evalBase[a.evalSplit ?? 0] ?? 0, this.plan.P, a.alpha === 1 ? 1 : 0)
+  stepPass(a: { mode: 'train' | 'eval'; split: FusedSplit; idx: Tensor; rows: number; batchOff: number; alpha: number; models: 1 | 2 }): void {
+    const flags = (this.loss === 'mse' ? 0 : 1) | (a.mode === 'eval' ? 2 : 0) | (a.alpha === 1 ? 4 : 0);
+    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split, flags)
+      .u32(this.evalBase[a.split.index], this.plan.P, this.staticsBase[a.split.index], 0)
       .f32(a.alpha, 1 / (a.rows * a.alpha), 0, 0)
       .u32(...this.layersU)
       .f32(...this.multsU);
     this.ctx.dispatch({
       kernel: { shader: exchangeShader(this.config.variant, 'fused_mlp_step'), constants: this.stepConstants() },
-      inputs: [a.split.statics, a.idx, this.weights],
-      outputs: [this.scratch],
+      inputs: [a.idx, this.weights],
+      outputs: [this.work],
       uniforms: u.bytes(),
       workgroups: [Math.ceil(a.rows / this.config.B), a.models, 1],
     });
@@ -290,33 +307,29 @@ export class FusedMlp {
   }): void {
     const v = this.config.variant;
     const { starts, total } = this.updateLayout();
-    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split.n)
-      .u32(a.model, a.step, this.plan.P, 0)
+    if (a.momentum > 0 && !a.velocity) throw new Error('fused update: momentum without a velocity tensor');
+    const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split, this.loss === 'mse' ? 0 : 1)
+      .u32(a.model, a.step, this.plan.P, this.staticsBase[a.split.index])
       .f32(a.lr, a.weightDecay, a.momentum, 0)
       .u32(...this.layersU)
       .u32(...starts);
-    const momentum = a.velocity !== null && a.momentum > 0;
-    if (a.momentum > 0 && !a.velocity) throw new Error('fused update: momentum without a velocity tensor');
     this.ctx.dispatch({
-      kernel: {
-        shader: exchangeShader(v, 'fused_mlp_update'),
-        constants: { WG: v.uwg, TO: v.uto, TK: v.utk, ...exchangeConstants(v, v.uto) },
-      },
-      inputs: [this.scratch, a.split.statics, a.idx],
-      outputs: [this.weights, a.delta, a.theta, momentum ? a.velocity! : this.ctx.placeholderOut, a.flag],
+      kernel: { shader: exchangeShader(v, 'fused_mlp_update'), constants: { WG: v.uwg, TO: v.uto, TK: v.utk, ...exchangeConstants(v, v.uto) } },
+      inputs: [this.work, a.idx],
+      outputs: [this.weights, a.delta, a.theta, a.momentum > 0 ? a.velocity! : this.ctx.placeholderOut, a.flag],
       uniforms: u.bytes(),
       workgroups: grid(total, this.ctx.limits.maxComputeWorkgroupsPerDimension),
     });
   }
 
-  /** Offsets in `scratch` of a model's evaluated outputs h (n x c) and losses (n) on a split. */
-  evalRegion(split: number, model: 0 | 1, n: number): { h: number; loss: number } {
-    const base = this.evalBase[split] + model * n * (this.c + 1);
-    return { h: base, loss: base + n * this.c };
+  /** Offsets in `work` of a model's evaluated outputs h (n x c) and losses (n) on a split. */
+  evalRegion(split: FusedSplit, model: 0 | 1): { h: number; loss: number } {
+    const base = this.evalBase[split.index] + model * split.n * (this.c + 1);
+    return { h: base, loss: base + split.n * this.c };
   }
 
   dispose(): void {
-    this.scratch.destroy();
+    this.work.destroy();
     this.weights.destroy();
   }
 }
