@@ -202,30 +202,44 @@ fn product(q: Product, r0: u32, nr: u32, lid: u32) {
       // driver once the finishing loop has shifted the rows through a pointer (seen on lavapipe).
       var acc: array<array<f32, TCOLS>, TMAX>;
       for (var i = 0u; i < TE; i++) { for (var j = 0u; j < TO; j++) { acc[i][j] = 0.0; } }
+      // Narrow outputs (N <= LC, e.g. the last layer's c outputs): one column per lane, so the
+      // k step does TE multiply-adds instead of TE x TO of which at most N are real (the output
+      // layer cost as much as a hidden one before).
+      let narrow = q.N <= LC;
       for (var k = 0u; k < q.K; k++) {
         let kw = k * q.ks;
-        var wv: array<f32, TCOLS>;
-        for (var j = 0u; j < TO; j++) { wv[j] = weights[rw[j] + kw]; }
         var v: array<f32, TMAX>;
         for (var i = 0u; i < LOADS; i++) { v[i] = tile[ra[i] + k]; }
         var av: array<f32, TMAX>;
         spread(&v, &av);
-        for (var i = 0u; i < TE; i++) {
-          for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+        if (narrow) {
+          let w0 = weights[rw[0] + kw];
+          for (var i = 0u; i < TE; i++) { acc[i][0] = fma(av[i], w0, acc[i][0]); }
+        } else {
+          var wv: array<f32, TCOLS>;
+          for (var j = 0u; j < TO; j++) { wv[j] = weights[rw[j] + kw]; }
+          for (var i = 0u; i < TE; i++) {
+            for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+          }
         }
       }
       if (q.withV) {
         for (var i = 0u; i < LOADS; i++) { ra[i] = q.a0 + example(r0 + min(e0 + i * LSTRIDE + lane, nr - 1u)) * q.mV; }
         for (var j = 0u; j < TO; j++) { rw[j] = q.vBase + min(c0 + LC * j, q.N - 1u) * q.mV; }
         for (var k = 0u; k < q.mV; k++) {
-          var wv: array<f32, TCOLS>;
-          for (var j = 0u; j < TO; j++) { wv[j] = weights[rw[j] + k]; }
           var v: array<f32, TMAX>;
           for (var i = 0u; i < LOADS; i++) { v[i] = work[ra[i] + k]; }
           var av: array<f32, TMAX>;
           spread(&v, &av);
-          for (var i = 0u; i < TE; i++) {
-            for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+          if (narrow) {
+            let w0 = weights[rw[0] + k];
+            for (var i = 0u; i < TE; i++) { acc[i][0] = fma(av[i], w0, acc[i][0]); }
+          } else {
+            var wv: array<f32, TCOLS>;
+            for (var j = 0u; j < TO; j++) { wv[j] = weights[rw[j] + k]; }
+            for (var i = 0u; i < TE; i++) {
+              for (var j = 0u; j < TO; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
+            }
           }
         }
       }

@@ -111,6 +111,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   if (linear) { aOff = st_a0(l); }
   var acc: array<array<f32, TCOLS>, TMAX>;
   for (var i = 0u; i < TO; i++) { for (var j = 0u; j < TK; j++) { acc[i][j] = 0.0; } }
+  // Narrow layers (m <= WG: the first layer of a low-dimensional input): one column per
+  // invocation, TO multiply-adds per row instead of TO x TK of which at most m are real.
+  let narrow = m <= WG;
   for (var r = 0u; r < p.rows; r++) {
     var v: array<f32, TMAX>;
     for (var q = 0u; q < LOADS; q++) { v[q] = work[sOff + r * N + ro[q]]; }
@@ -119,10 +122,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     var row = r;
     if (linear) { row = idx[p.batchOff + r]; }
     let ab = aOff + row * m;
-    var av: array<f32, TCOLS>;
-    for (var j = 0u; j < TK; j++) { av[j] = work[ab + ck[j]]; }
-    for (var i = 0u; i < TO; i++) {
-      for (var j = 0u; j < TK; j++) { acc[i][j] = fma(sv[i], av[j], acc[i][j]); }
+    if (narrow) {
+      let a0 = work[ab + ck[0]];
+      for (var i = 0u; i < TO; i++) { acc[i][0] = fma(sv[i], a0, acc[i][0]); }
+    } else {
+      var av: array<f32, TCOLS>;
+      for (var j = 0u; j < TK; j++) { av[j] = work[ab + ck[j]]; }
+      for (var i = 0u; i < TO; i++) {
+        for (var j = 0u; j < TK; j++) { acc[i][j] = fma(sv[i], av[j], acc[i][j]); }
+      }
     }
   }
 
