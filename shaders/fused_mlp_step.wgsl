@@ -32,18 +32,25 @@
 //
 // Workgroup: WG invocations as LR x LC lanes (LC = WG / LR); dispatch (ceil(rows / B), models):
 // workgroup (x, y) takes batch rows x B .. x B + B - 1 of model y (0 actual, 1 linearized).
-// Products C (rows x N) = A (rows x K) op(W) go in lane blocks of TE rows x TO columns: lane
+// The work is a sequence of phases: the forward layers, the loss, the backward layers (TRAIN).
+// Every product C (rows x N) = A (rows x K) W (W strided in `weights`: forward W~^T, backward W)
+// goes through one routine at one call site, in lane blocks of TE rows x TO columns: lane
 // (lr, lc) owns rows rb + lr TE + i and columns cb + lc + LC j (interleaved, so the lanes of a row
-// group share every load of A and read LC neighbouring weights); the block is then finished in
-// registers (bias, activation, derivatives, scratch writes) row by row.
+// group share every load of A and read LC neighbouring weights); outputs narrower than LC take
+// one column per lane. The block is then finished in registers (bias, activation, derivatives,
+// scratch writes) row by row.
 // Why this shape (README "Training throughput"): on CPU adapters (llvmpipe, SwiftShader) a
-// workgroup is a loop over SIMD vectors and every non-constant load is a per-lane scalar load
-// costing several FMAs, so FMAs per loaded element decide the speed: WG = 8 (one 256-bit vector),
-// LR = 1, TE = 16, TO = 8 gives 128 FMAs per 24 loads. Code size decides the JIT compile time:
-// only two k loops are unrolled (the product, and the JVP's parameter term), each at one call
-// site; the finishing goes row by row through a loop of dynamic trip count (as in
-// matmul_blocked.wgsl). GPUs get WG = 64, LR = 4,
-// TE = TO = 4. Rows beyond the tile and columns beyond N are clamped duplicates (never stored).
+// workgroup is a loop over SIMD vectors and every load whose address is not a constant is a
+// per-lane scalar load costing several FMAs, so FMAs per loaded element decide the speed: WG = 8
+// (one 256-bit vector = one subgroup), LR = 1, TE = 16, TO = 8 gives 128 FMAs per 10 loads when
+// the 16 row values are shared by subgroup shuffles (lane_exchange_subgroup.wgsl), per 24
+// without. Code size decides the JIT compile time (seconds per pipeline on a CPU driver): the k
+// loops are unrolled at one call site each, and the finishing goes row by row through a loop of
+// dynamic trip count (as in matmul_blocked.wgsl). GPUs get WG = 64, LR = 4, TE = TO = 4 (not
+// measured: no hardware GPU was available). Rows beyond the tile and columns beyond N are clamped
+// duplicates (computed, never stored).
+// Every variable is initialized explicitly: a function-scope declaration inside a loop is not
+// re-zeroed per iteration by every driver (seen on lavapipe), so nothing may rely on it.
 // Workgroup storage: 2 B WMAX floats (two activation tiles, row stride WMAX).
 // Limits: at most 8 layers; every width (input, hidden, c) <= WMAX; TE <= 16, TO <= 8.
 

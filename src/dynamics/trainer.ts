@@ -19,6 +19,16 @@
  * natural-gradient state (src/curvature/optimizer.ts: eigendecompositions every `eig_every`
  * steps, the EKFAC diagonal every step), the Fisher taken at the model's outputs h on the batch.
  * Divergence is caught by a GPU-side non-finite check of the parameters after every step.
+ *
+ * Two implementations of a step, chosen in the constructor and reported in `path`: the fused MLP
+ * kernels (src/dynamics/fused-trainer.ts, src/nn/fused-mlp.ts: dense layers after an optional
+ * leading flatten, gd / sgd / momentum / weight decay, widths that fit the workgroup memory;
+ * 1 + models dispatches per step, all k steps of an advance() in one submission) and the general
+ * path below (any architecture; ~43 dispatches per step for a 4-layer MLP). Both keep the same
+ * tensors (delta, theta, velocity, divergence flags) in the same layout, so everything else reads
+ * them alike. KFAC / EKFAC take the general path: their preconditioner is built from the general
+ * path's per-layer forward state and batched backward signals, which the fused kernels keep
+ * inside the step.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
