@@ -218,6 +218,8 @@ export async function benchTraining(ctx: GpuContext, args: string[]): Promise<st
       rates[i].push(contenders[i].steps / ((performance.now() - t0) / 1000));
     }
   }
+  // Steps each contender has trained in all (its loss below is after that many steps).
+  const trained = contenders.map((c) => rounds * c.steps);
   const rate = rates.map(median);
   const lines: string[] = [];
   const tf = contenders[contenders.length - 1] as ReturnType<typeof tfjsContender>;
@@ -227,7 +229,7 @@ export async function benchTraining(ctx: GpuContext, args: string[]): Promise<st
     const c = contenders[i];
     const d = dispatches[c.name] !== undefined ? `, ${dispatches[c.name].toFixed(1)} dispatches/step` : '';
     const loss = c.loss ? await c.loss() : NaN;
-    lines.push(`${c.name.padEnd(56)} ${rate[i].toFixed(0).padStart(5)} steps/s${d}   (training loss ${loss.toFixed(4)} after the runs)`);
+    lines.push(`${c.name.padEnd(56)} ${rate[i].toFixed(0).padStart(5)} steps/s${d}   (training loss ${loss.toExponential(2)} after ${trained[i]} timed steps)`);
   }
   for (const c of contenders) c.dispose();
 

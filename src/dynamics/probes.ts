@@ -11,9 +11,18 @@ import type { GpuModel, ForwardState } from '../nn/gpu-model';
 import { numel, type ModelPlan } from '../nn/layout';
 import { identitySeeds } from '../ops/loss';
 import { centerKernel } from '../ops/ntk';
-import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
+import { reducePartials } from '../ops/reduce';
 import { tangentKernels } from '../geometry/kernels';
-import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets } from '../geometry/alignment';
+import {
+  combinePending,
+  readPending,
+  recordKernelAlignments,
+  releaseTargets,
+  uploadTargets,
+  type AlignmentTargets,
+  type KernelAlignments,
+  type Pending,
+} from '../geometry/alignment';
 import type { AlignmentMetrics } from '../engine/session-types';
 
 export interface KernelState {
@@ -39,12 +48,11 @@ export function releaseKernels(k: KernelState): void {
   for (const t of k.perLayer) t.destroy();
 }
 
-/** Every alignment of one kernel state. */
-export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Promise<AlignmentMetrics> {
-  const total = await kernelAlignments(ctx, k.total, targets, { traced: true, full: true });
-  const per = [];
-  for (const Kl of k.perLayer) per.push(await kernelAlignments(ctx, Kl, targets, { traced: true, full: true }));
-  return {
+/** Record every alignment of one kernel state (read with readPending). */
+function recordAlignments(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Pending<AlignmentMetrics> {
+  const which = { traced: true, full: true };
+  const parts = [k.total, ...k.perLayer].map((K) => recordKernelAlignments(ctx, K, targets, which));
+  return combinePending(parts, ([total, ...per]: KernelAlignments[]) => ({
     uncentered: total.uncentered,
     centered: total.centered,
     ntk_uncentered: total.ntk_uncentered,
@@ -53,8 +61,17 @@ export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: Ali
     per_layer_centered: per.map((a) => a.centered),
     per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
     per_layer_ntk_centered: per.map((a) => a.ntk_centered),
-  };
+  }));
 }
+
+/** Every alignment of one kernel state, with one readback. */
+export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Promise<AlignmentMetrics> {
+  const [a] = await readPending<[AlignmentMetrics]>(ctx, [recordAlignments(ctx, k, targets)]);
+  return a;
+}
+
+/** One recorded reduction finished as its f64 sum. */
+const sumOf = (partial: Tensor): Pending<number> => ({ partials: [partial], finish: ([v]) => v });
 
 export interface ProbeResult {
   alignment: AlignmentMetrics;
@@ -107,8 +124,11 @@ export class KernelProbe {
     const K0c = ctx.tensor([N, N], 'K0 centered');
     centerKernel(ctx, K0.total, K0c, n, c);
     const targets = uploadTargets(ctx, Y, n, c);
-    const [s0, s0c] = await Promise.all([sumOfSquares(ctx, K0.total, N * N), sumOfSquares(ctx, K0c, N * N)]);
-    const alignment0 = await alignmentsOf(ctx, K0, targets);
+    const [s0, s0c, alignment0] = await readPending<[number, number, AlignmentMetrics]>(ctx, [
+      sumOf(reducePartials(ctx, 1, K0.total, null, N * N)),
+      sumOf(reducePartials(ctx, 1, K0c, null, N * N)),
+      recordAlignments(ctx, K0, targets),
+    ]);
     return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
   }
 
@@ -127,24 +147,20 @@ export class KernelProbe {
     const { n } = state;
     const c = this.model.plan.c;
     const K = kernelsAt(ctx, this.model, state, theta);
-    const alignment = await alignmentsOf(ctx, K, this.targets);
+    // Everything is recorded first and read back once (see Pending in geometry/alignment.ts).
+    const alignments = recordAlignments(ctx, K, this.targets);
     const Kc = ctx.tensor([N, N], 'K centered');
     centerKernel(ctx, K.total, Kc, n, c);
-    const [kk, kkc, cross, crossc] = await Promise.all([
-      sumOfSquares(ctx, K.total, N * N),
-      sumOfSquares(ctx, Kc, N * N),
-      dot(ctx, K.total, this.K0.total, N * N),
-      dot(ctx, Kc, this.K0c, N * N),
-    ]);
+    const sums = [
+      reducePartials(ctx, 1, K.total, null, N * N),
+      reducePartials(ctx, 1, Kc, null, N * N),
+      reducePartials(ctx, 2, K.total, this.K0.total, N * N),
+      reducePartials(ctx, 2, Kc, this.K0c, N * N),
+      ...reluIndices(this.model.plan).map(({ paramIndex, units }) => reducePartials(ctx, 3, state.pre[paramIndex], this.state0.pre[paramIndex], n * units)),
+    ].map(sumOf);
     Kc.destroy();
-    let relu: number | null = null;
-    if (this.reluUnits > 0) {
-      let agree = 0;
-      for (const { paramIndex, units } of reluIndices(this.model.plan)) {
-        agree += await signAgreement(ctx, state.pre[paramIndex], this.state0.pre[paramIndex], n * units);
-      }
-      relu = agree / (n * this.reluUnits);
-    }
+    const [alignment, kk, kkc, cross, crossc, ...agreements] = await readPending<[AlignmentMetrics, ...number[]]>(ctx, [alignments, ...sums]);
+    const relu = this.reluUnits > 0 ? (agreements as number[]).reduce((a, b) => a + b, 0) / (n * this.reluUnits) : null;
     const kernel = keepKernel ? K.total : null;
     if (!keepKernel) K.total.destroy();
     for (const t of K.perLayer) t.destroy();

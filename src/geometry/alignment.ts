@@ -12,7 +12,7 @@ import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
 import { centerKernel, traceOutputs } from '../ops/ntk';
-import { dot, sumOfSquares } from '../ops/reduce';
+import { reducePartials } from '../ops/reduce';
 
 /** Y - column means (n x c), in f64. */
 export function centerColumns(Y: Float64Array, n: number, c: number): Float64Array {
@@ -78,22 +78,69 @@ export function releaseTargets(t: AlignmentTargets): void {
   t.Yc.destroy();
 }
 
+/**
+ * Reductions recorded on the GPU and how to finish them: `partials` are block partial sums
+ * (ops/reduce.ts), each finished in f64 into one number, and `finish` turns those numbers into the
+ * result. Recording first and reading everything at once (readPending) costs one GPU round trip
+ * for any number of reductions: a kernel probe's ~40 scalars used to take ~40 sequential
+ * readbacks, each a full device sync (milliseconds in a browser).
+ */
+export interface Pending<T> {
+  partials: Tensor[];
+  finish(sums: number[]): T;
+}
+
+/** Read every pending reduction with one readback; the partials are destroyed. */
+export async function readPending<T extends unknown[]>(ctx: GpuContext, items: { [K in keyof T]: Pending<T[K]> }): Promise<T> {
+  const tensors = items.flatMap((p) => p.partials);
+  const reads = await ctx.readMany(tensors.map((tensor) => ({ tensor })));
+  for (const t of tensors) t.destroy();
+  const sums = reads.map((r) => {
+    let s = 0;
+    for (let i = 0; i < r.length; i++) s += r[i];
+    return s;
+  });
+  let at = 0;
+  return items.map((p) => {
+    const mine = sums.slice(at, at + p.partials.length);
+    at += p.partials.length;
+    return p.finish(mine);
+  }) as T;
+}
+
+/** Combine pending results (the partials of all, finished in order). */
+export function combinePending<T extends unknown[], R>(items: { [K in keyof T]: Pending<T[K]> }, finish: (values: T) => R): Pending<R> {
+  const counts = items.map((p) => p.partials.length);
+  return {
+    partials: items.flatMap((p) => p.partials),
+    finish(sums) {
+      let at = 0;
+      const values = items.map((p, i) => {
+        const v = p.finish(sums.slice(at, at + counts[i]));
+        at += counts[i];
+        return v;
+      }) as T;
+      return finish(values);
+    },
+  };
+}
+
 /** <K, Y Y^T> / (||K|| ||Y Y^T||) for an n x n kernel against n x c targets. */
-async function traceAlignment(ctx: GpuContext, K: Tensor, Y: Tensor, n: number, c: number, outerNorm: number): Promise<number> {
+function traceAlignment(ctx: GpuContext, K: Tensor, Y: Tensor, n: number, c: number, outerNorm: number): Pending<number> {
   const KY = ctx.tensor([n, c], 'KY');
   matmul(ctx, { a: K, b: Y, c: KY, M: n, N: c, K: n });
-  const [num, kk] = await Promise.all([dot(ctx, KY, Y, n * c), sumOfSquares(ctx, K, n * n)]);
+  const partials = [reducePartials(ctx, 2, KY, Y, n * c), reducePartials(ctx, 1, K, null, n * n)];
   KY.destroy();
-  return num / (Math.sqrt(kk) * outerNorm);
+  return { partials, finish: ([num, kk]) => num / (Math.sqrt(kk) * outerNorm) };
 }
 
 /** v^T K v / (||K|| ||v||^2) for an nc x nc kernel, v = vec(Y) example-major. */
-async function fullAlignment(ctx: GpuContext, K: Tensor, v: Tensor, N: number, vsq: number): Promise<number> {
+function fullAlignment(ctx: GpuContext, K: Tensor, v: Tensor, N: number, vsq: number): Pending<number> {
   const Kv = ctx.tensor([N], 'Kv');
   matmul(ctx, { a: K, b: v, c: Kv, M: N, N: 1, K: N });
-  const [num, kk] = await Promise.all([dot(ctx, Kv, v, N), sumOfSquares(ctx, K, N * N)]);
+  const partials = [reducePartials(ctx, 2, Kv, v, N), reducePartials(ctx, 1, K, null, N * N)];
   Kv.destroy();
-  return num / (Math.sqrt(kk) * vsq);
+  return { partials, finish: ([num, kk]) => num / (Math.sqrt(kk) * vsq) };
 }
 
 export interface KernelAlignments {
@@ -103,27 +150,46 @@ export interface KernelAlignments {
   ntk_centered: number;
 }
 
-/** The four alignments of one full kernel K (nc x nc). */
-export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }): Promise<KernelAlignments> {
+/**
+ * Record the four alignments of one full kernel K (nc x nc); read with readPending. (Temporaries
+ * are released at once: the context reuses a buffer only after the commands using it are submitted.)
+ */
+export function recordKernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }): Pending<KernelAlignments> {
   const { n, c } = t;
   const N = n * c;
-  const out: KernelAlignments = { uncentered: NaN, centered: NaN, ntk_uncentered: NaN, ntk_centered: NaN };
+  const parts: Pending<number>[] = [];
   if (which.traced) {
     const Ktr = ctx.tensor([n, n], 'K traced');
     traceOutputs(ctx, K, Ktr, n, c);
     const Kc = ctx.tensor([n, n], 'K traced centered');
     centerKernel(ctx, Ktr, Kc, n, 1);
-    out.uncentered = await traceAlignment(ctx, Ktr, t.Y, n, c, t.outerNorm);
-    out.centered = await traceAlignment(ctx, Kc, t.Yc, n, c, t.outerNormCentered);
+    parts.push(traceAlignment(ctx, Ktr, t.Y, n, c, t.outerNorm), traceAlignment(ctx, Kc, t.Yc, n, c, t.outerNormCentered));
     Ktr.destroy();
     Kc.destroy();
   }
   if (which.full) {
     const Kc = ctx.tensor([N, N], 'K centered');
     centerKernel(ctx, K, Kc, n, c);
-    out.ntk_uncentered = await fullAlignment(ctx, K, t.Y, N, t.sq);
-    out.ntk_centered = await fullAlignment(ctx, Kc, t.Yc, N, t.sqCentered);
+    parts.push(fullAlignment(ctx, K, t.Y, N, t.sq), fullAlignment(ctx, Kc, t.Yc, N, t.sqCentered));
     Kc.destroy();
   }
-  return out;
+  return combinePending(parts, (v: number[]) => {
+    const out: KernelAlignments = { uncentered: NaN, centered: NaN, ntk_uncentered: NaN, ntk_centered: NaN };
+    let i = 0;
+    if (which.traced) {
+      out.uncentered = v[i++];
+      out.centered = v[i++];
+    }
+    if (which.full) {
+      out.ntk_uncentered = v[i++];
+      out.ntk_centered = v[i++];
+    }
+    return out;
+  });
+}
+
+/** The four alignments of one full kernel K (nc x nc), with one readback. */
+export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }): Promise<KernelAlignments> {
+  const [a] = await readPending<[KernelAlignments]>(ctx, [recordKernelAlignments(ctx, K, t, which)]);
+  return a;
 }
