@@ -131,6 +131,8 @@ export interface ContextOptions {
 export class GpuContext {
   readonly limits: EngineLimits;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Pipeline-key prefix per kernel reference object (references are not mutated after use). */
+  private readonly kernelKeys = new WeakMap<KernelRef, string>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly live = new Set<Tensor>();
@@ -366,7 +368,14 @@ export class GpuContext {
     const entry = kernel.entry ?? 'main';
     const constants = kernel.constants ?? {};
     const ckeys = Object.keys(constants).sort();
-    const key = `${kernel.shader}:${entry}:${ckeys.map((k) => `${k}=${Number(constants[k])}`).join(',')}:${nIn}/${nOut}/${uniform}`;
+    // A kernel reference reused across dispatches (the fused trainer records thousands per
+    // second) keeps its key: sorting and joining the constants per dispatch was measurable.
+    let base = this.kernelKeys.get(kernel);
+    if (base === undefined) {
+      base = `${kernel.shader}:${entry}:${ckeys.map((k) => `${k}=${Number(constants[k])}`).join(',')}`;
+      this.kernelKeys.set(kernel, base);
+    }
+    const key = `${base}:${nIn}/${nOut}/${uniform}`;
     let p = this.pipelines.get(key);
     if (!p) {
       const c: Record<string, number> = {};

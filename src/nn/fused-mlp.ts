@@ -9,7 +9,7 @@
  * and the packed per-split statics (the linearization point), and records dispatches; it never
  * reads back. The parameter tensors stay the Trainer's, in the layout of layout.ts.
  */
-import { grid, Uniforms, type GpuContext } from '../gpu/context';
+import { grid, Uniforms, type GpuContext, type KernelRef } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { isCpuAdapter } from '../ops/matmul';
 import { ACT_CODE, activationGradMul, fill } from '../ops/elementwise';
@@ -155,6 +155,9 @@ export class FusedMlp {
   private readonly multsU: number[];
   private readonly c: number;
   private readonly inSize: number;
+  /** Kernel references built once (the context caches pipelines by reference). */
+  private readonly stepKernel: KernelRef;
+  private readonly updateKernel: KernelRef;
 
   constructor(
     readonly ctx: GpuContext,
@@ -191,6 +194,12 @@ export class FusedMlp {
       this.layersU.push(l ? l.fanIn : 0, l ? l.out : 0, l ? l.offset : 0, l ? ACT_CODE[l.activation] : 0);
       this.multsU.push(l ? l.wMul : 0, l ? l.bMul : 0);
     }
+    const v = config.variant;
+    this.stepKernel = {
+      shader: exchangeShader(v, 'fused_mlp_step'),
+      constants: { WG: v.wg, LR: v.lr, B: config.B, WMAX: config.WMAX, TE: v.te, TO: v.to, ...exchangeConstants(v, v.te) },
+    };
+    this.updateKernel = { shader: exchangeShader(v, 'fused_mlp_update'), constants: { WG: v.uwg, TO: v.uto, TK: v.utk, ...exchangeConstants(v, v.uto) } };
   }
 
   private get targetCols(): number {
@@ -245,11 +254,6 @@ export class FusedMlp {
     if (deltaL) this.ctx.copy(deltaL, this.weights, P, 0, 2 * P);
   }
 
-  private stepConstants(): Record<string, number> {
-    const v = this.config.variant;
-    return { WG: v.wg, LR: v.lr, B: this.config.B, WMAX: this.config.WMAX, TE: v.te, TO: v.to, ...exchangeConstants(v, v.te) };
-  }
-
   private header(u: Uniforms, rows: number, batchOff: number, split: FusedSplit, flags: number): Uniforms {
     return u.u32(rows, batchOff, this.rowCapacity, split.n).u32(this.config.layers.length, this.c, this.inSize, flags);
   }
@@ -267,7 +271,7 @@ export class FusedMlp {
       .u32(...this.layersU)
       .f32(...this.multsU);
     this.ctx.dispatch({
-      kernel: { shader: exchangeShader(this.config.variant, 'fused_mlp_step'), constants: this.stepConstants() },
+      kernel: this.stepKernel,
       inputs: [a.idx, this.weights],
       outputs: [this.work],
       uniforms: u.bytes(),
@@ -276,6 +280,13 @@ export class FusedMlp {
   }
 
   /** Workgroups of the update kernel per layer (first workgroup of each layer, and the total). */
+  private get updateGrid(): { starts: number[]; total: number } {
+    this.updateGridCache ??= this.updateLayout();
+    return this.updateGridCache;
+  }
+
+  private updateGridCache: { starts: number[]; total: number } | null = null;
+
   private updateLayout(): { starts: number[]; total: number } {
     const v = this.config.variant;
     const starts: number[] = [];
@@ -305,8 +316,7 @@ export class FusedMlp {
     velocity: Tensor | null;
     flag: Tensor;
   }): void {
-    const v = this.config.variant;
-    const { starts, total } = this.updateLayout();
+    const { starts, total } = this.updateGrid;
     if (a.momentum > 0 && !a.velocity) throw new Error('fused update: momentum without a velocity tensor');
     const u = this.header(new Uniforms(), a.rows, a.batchOff, a.split, this.loss === 'mse' ? 0 : 1)
       .u32(a.model, a.step, this.plan.P, this.staticsBase[a.split.index])
@@ -314,7 +324,7 @@ export class FusedMlp {
       .u32(...this.layersU)
       .u32(...starts);
     this.ctx.dispatch({
-      kernel: { shader: exchangeShader(v, 'fused_mlp_update'), constants: { WG: v.uwg, TO: v.uto, TK: v.utk, ...exchangeConstants(v, v.uto) } },
+      kernel: this.updateKernel,
       inputs: [this.work, a.idx],
       outputs: [this.weights, a.delta, a.theta, a.momentum > 0 ? a.velocity! : this.ctx.placeholderOut, a.flag],
       uniforms: u.bytes(),
