@@ -5,9 +5,10 @@
  * whatever the depth, instead of ~43 for a 4-layer MLP on the general path (src/nn/gpu-model.ts).
  *
  * `fusedMlpSupport` decides whether a model and device can take this path and, if not, says why
- * in one line (the Trainer reports it). `FusedMlp` owns the pipelines' shape, the scratch buffer
- * and the packed per-split statics (the linearization point), and records dispatches; it never
- * reads back. The parameter tensors stay the Trainer's, in the layout of layout.ts.
+ * in one line (the Trainer reports it). `FusedMlp` owns the kernels' shape, their work buffer
+ * (a step's scratch, the evaluation regions and each split's statics: the linearization point)
+ * and their copy of the parameters, and records dispatches; it never reads back. The parameter
+ * tensors stay the Trainer's, in the layout of layout.ts, and are rewritten by every update.
  */
 import { grid, Uniforms, type GpuContext, type KernelRef } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
@@ -40,8 +41,9 @@ export interface FusedVariant {
    */
   sg: number;
   /**
-   * Row strides (WMAX) of the activation tiles to pick from, smallest that fits the widest
-   * activation first; wider models use multiples of 128. Each stride is one pipeline to compile.
+   * Row strides (WMAX) of the activation tiles, in order of preference: the first that holds the
+   * widest activation and fits the workgroup memory is used; wider models use multiples of 128.
+   * Each stride is one pipeline to compile.
    */
   strides: number[];
 }
