@@ -1,7 +1,7 @@
 /**
  * Benchmark runner (`npm run bench`, through scripts/lab.mjs): benchmarks, not timed tests.
  *
- *   npm run bench                      every suite, in registry order (infinite: npm run bench -- infinite)
+ *   npm run bench                      every suite, in registry order, except `lab` (run only when named)
  *   npm run bench -- matmul ntk        some suites
  *   npm run bench -- ntk --quick       options are passed to every selected suite
  *
@@ -15,18 +15,20 @@ import { benchEigh } from './eigh';
 import { benchKfac } from './kfac';
 import { benchTraining } from './training';
 import { benchInfinite } from './infinite';
+import { benchLab } from './lab';
 import { benchGpu, fmtMs } from './util';
 
 type Suite = (ctx: GpuContext, args: string[]) => Promise<string[]>;
 
-/** Every suite: name, what it compares, entry point. */
-const SUITES: Record<string, { what: string; run: Suite }> = {
+/** Every suite: name, what it compares, entry point; `explicit` suites run only when named. */
+const SUITES: Record<string, { what: string; run: Suite; explicit?: boolean }> = {
   matmul: { what: 'f32 matmul vs TF.js WebGPU (512^2, 1024^2, engine shapes)', run: benchMatmul },
   ntk: { what: 'empirical NTK of an MLP 64-256-256-10 vs TF.js per-output gradients and the f64 reference', run: benchNtk },
   eigh: { what: 'batched Jacobi eigensolver vs the f64 reference', run: benchEigh },
   kfac: { what: 'KFAC / EKFAC factors, eigenbases and natural-gradient steps', run: benchKfac },
-  training: { what: 'Lazy vs Hasty training throughput vs the f64 CPU engine', run: benchTraining },
+  training: { what: 'Lazy vs Hasty training throughput: fused and general paths vs TF.js WebGPU and the f64 CPU engine', run: benchTraining },
   infinite: { what: 'infinite-width NNGP / NTK / CNTK on the GPU vs the f64 CPU twin (CNN and tanh MLP on digits)', run: benchInfinite },
+  lab: { what: "the lab's default experiment in Chromium / SwiftShader (builds the lab; only when named)", run: benchLab, explicit: true },
 };
 
 function usage(): string {
@@ -51,7 +53,7 @@ function parseArgs(argv: string[]): { suites: string[]; options: string[] } {
       throw new Error(`unknown suite "${a}"\n${usage()}`);
     }
   }
-  return { suites: suites.length ? suites : Object.keys(SUITES), options };
+  return { suites: suites.length ? suites : Object.keys(SUITES).filter((k) => !SUITES[k].explicit), options };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -269,20 +269,21 @@ describe('eigh on the GPU: fixtures (KFAC factors A, G and NTKs)', () => {
         const n = rows.length;
         return { n, A: symmetricFromLower(n, (i, j) => rows[i][j]) };
       };
-      // Every fixture stores the kfac key (one entry per parametrized layer): a fixture without it
-      // would leave this test nothing to solve.
-      const kfac = fx.expected.kfac as { A: number[][]; G: number[][] }[];
-      expect(kfac.length).toBeGreaterThan(0);
-      for (const [l, layer] of kfac.entries()) {
-        for (const key of ['A', 'G'] as const) {
-          const { n, A } = toMat(layer[key]);
-          await solveAndCheck([A], n, 'fixtures', `${fx.name} kfac[${l}].${key} ${n}x${n}`);
-        }
+      // Every fixture stores some symmetric matrix to solve: the kfac factors (one entry per
+      // parametrized layer), the empirical NTK, or the infinite-width NNGP and NTK kernels. A
+      // fixture with none would leave this test nothing to solve.
+      const matrices: [string, number[][]][] = [];
+      for (const [l, layer] of ((fx.expected.kfac ?? []) as { A: number[][]; G: number[][] }[]).entries()) {
+        matrices.push([`kfac[${l}].A`, layer.A], [`kfac[${l}].G`, layer.G]);
       }
-      if (fx.expected.ntk) {
-        const { n, A } = toMat(fx.expected.ntk as number[][]);
-        await solveAndCheck([A], n, 'fixtures', `${fx.name} ntk ${n}x${n}`);
-        if (n > 32) await solveAndCheck([A], n, 'fixtures', `${fx.name} ntk ${n}x${n}`, 'blocked');
+      if (fx.expected.ntk) matrices.push(['ntk', fx.expected.ntk as number[][]]);
+      const infinite = fx.expected.infinite as { nngp: number[][]; ntk: number[][] } | undefined;
+      if (infinite) matrices.push(['infinite.nngp', infinite.nngp], ['infinite.ntk', infinite.ntk]);
+      expect(matrices.length).toBeGreaterThan(0);
+      for (const [what, rows] of matrices) {
+        const { n, A } = toMat(rows);
+        await solveAndCheck([A], n, 'fixtures', `${fx.name} ${what} ${n}x${n}`);
+        if (n > 32) await solveAndCheck([A], n, 'fixtures', `${fx.name} ${what} ${n}x${n}`, 'blocked');
       }
     });
   }

@@ -22,7 +22,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isKernelDescriptor, kernel, kernelName, packUniforms, type KernelDescriptor } from '../src/gpu/kernel';
+import { isKernelDescriptor, kernel, kernelName, moduleName, packUniforms, type KernelDescriptor } from '../src/gpu/kernel';
 import { shaderNames, shaderSource } from '../src/gpu/shaders';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -71,7 +71,24 @@ function block(src: string, from: number): string {
   throw new Error('unbalanced braces');
 }
 
-export function parseWgsl(name: string, source: string): Shader {
+export /** Split a struct body at its top-level commas (not those inside `array<vec4u, 8>`). */
+function splitTopLevel(body: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of body) {
+    if (ch === '<') depth++;
+    else if (ch === '>') depth--;
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+function parseWgsl(name: string, source: string): Shader {
   const src = stripComments(source);
   const bindings: Binding[] = [];
   // Resource variables: @group(g) @binding(b) (either order) var<space[, access]> name: type;
@@ -90,14 +107,13 @@ export function parseWgsl(name: string, source: string): Shader {
 
   const structs = new Map<string, { name: string; type: string }[]>();
   for (const m of src.matchAll(/struct\s+(\w+)\s*\{([^}]*)\}/g)) {
-    const fields = m[2]
-      .split(',')
+    const fields = splitTopLevel(m[2])
       .map((f) => f.trim())
       .filter(Boolean)
       .map((f) => {
         const fm = /^(\w+)\s*:\s*(.+)$/.exec(f);
         if (!fm) throw new Error(`${name}: cannot read field "${f}" of struct ${m[1]}`);
-        return { name: fm[1], type: fm[2].trim() };
+        return { name: fm[1], type: fm[2].trim().replace(/\s+/g, ' ').replace(/\s*,\s*/g, ', ') };
       });
     structs.set(m[1], fields);
   }
@@ -152,7 +168,11 @@ export function descriptorProblems(d: KernelDescriptor, shader: Shader | undefin
     const fields = shader.structs.get(u.type);
     if (!fields) problems.push(`${where}: the uniform block's type ${u.type} is not a struct of the shader`);
     else {
-      for (const f of fields) if (!['u32', 'i32', 'f32'].includes(f.type)) problems.push(`${where}: uniform field ${f.name}: ${f.type} is not a scalar (u32, i32, f32)`);
+      for (const f of fields) {
+        if (!['u32', 'i32', 'f32'].includes(f.type) && !/^array<vec4[uif], \d+>$/.test(f.type)) {
+          problems.push(`${where}: uniform field ${f.name}: ${f.type} is not a scalar (u32, i32, f32) or an array of 4-vectors`);
+        }
+      }
       const shaderFields = fields.map((f) => `${f.name}: ${f.type}`).join(', ');
       const descFields = Object.entries(d.uniforms).map(([n, t]) => `${n}: ${t}`).join(', ');
       if (shaderFields !== descFields) problems.push(`${where}: struct ${u.type} is {${shaderFields}}, the descriptor says {${descFields}}`);
@@ -201,6 +221,15 @@ async function collectDescriptors(): Promise<{ module: string; exportName: strin
 
 const shaders = new Map(shaderNames().map((n) => [n, parseWgsl(n, shaderSource(n))]));
 
+/** The parsed module a descriptor compiles: its file, after its prelude if any. */
+function shaderOf(d: KernelDescriptor): Shader | undefined {
+  if (!d.prelude) return shaders.get(d.shader);
+  if (!shaders.has(d.prelude) || !shaders.has(d.shader)) return undefined;
+  const prelude = shaders.get(d.prelude)!;
+  if (prelude.bindings.length || [...prelude.entries.values()].length) throw new Error(`prelude ${d.prelude} has bindings or entry points`);
+  return parseWgsl(moduleName(d), shaderSource(moduleName(d)));
+}
+
 describe('the WGSL reader', () => {
   it('reads bindings, structs, overrides, entry points and helpers (comments ignored)', () => {
     const s = parseWgsl(
@@ -234,9 +263,16 @@ describe('the WGSL reader', () => {
     expect(s.helpers.get('helper')).toBe('fn helper(x: u32) -> u32 { if (x > 0u) { return x; } return 1u; }');
   });
 
-  it('every shader file is read: it has bindings and @compute entry points', () => {
+  it('every shader file is read: it has bindings and @compute entry points, or is a prelude', async () => {
     expect(shaders.size).toBeGreaterThanOrEqual(17);
+    // A prelude (code compiled in front of another file) has neither; it must be some descriptor's prelude.
+    const preludes = new Set((await collectDescriptors()).flatMap(({ d }) => (d.prelude ? [d.prelude] : [])));
+    expect([...preludes].sort()).toEqual(['lane_exchange', 'lane_exchange_subgroup']);
     for (const s of shaders.values()) {
+      if (preludes.has(s.name)) {
+        expect(s.bindings.length + s.entries.size, `${s.name} is a prelude`).toBe(0);
+        continue;
+      }
       expect(s.bindings.length, s.name).toBeGreaterThan(0);
       expect([...s.entries.values()].filter((e) => e.stage === 'compute').length, s.name).toBeGreaterThan(0);
     }
@@ -286,20 +322,22 @@ describe('kernel descriptors', () => {
   });
 
   it('match their shaders exactly: entry, storage bindings, uniform struct, constants, workgroup size', async () => {
-    const problems = (await collectDescriptors()).flatMap(({ module, exportName, d }) => descriptorProblems(d, shaders.get(d.shader)).map((p) => `${module} ${exportName}: ${p}`));
+    const problems = (await collectDescriptors()).flatMap(({ module, exportName, d }) => descriptorProblems(d, shaderOf(d)).map((p) => `${module} ${exportName}: ${p}`));
     expect(problems).toEqual([]);
   });
 
   it('cover every @compute entry point of every shader exactly once', async () => {
     const found = await collectDescriptors();
+    // Keyed by the compiled module (a prelude makes another module of the same entry point).
     const byEntry = new Map<string, string[]>();
     for (const { module, exportName, d } of found) {
       const key = kernelName(d);
       byEntry.set(key, [...(byEntry.get(key) ?? []), `${module} ${exportName}`]);
     }
+    const covered = new Set(found.map(({ d }) => `${d.shader}.${d.entry}`));
     const missing: string[] = [];
     for (const s of shaders.values()) {
-      for (const e of s.entries.values()) if (e.stage === 'compute' && !byEntry.has(`${s.name}.${e.name}`)) missing.push(`${s.name}.${e.name}`);
+      for (const e of s.entries.values()) if (e.stage === 'compute' && !covered.has(`${s.name}.${e.name}`)) missing.push(`${s.name}.${e.name}`);
     }
     expect(missing, 'entry points without a descriptor').toEqual([]);
     const duplicated = [...byEntry].filter(([, where]) => where.length > 1);
@@ -308,10 +346,14 @@ describe('kernel descriptors', () => {
 });
 
 describe('shader families', () => {
-  it('a helper copied between the files of one family has one text', () => {
+  it('a helper copied between the files of one family has one text', async () => {
     const family = (name: string) => name.split('_')[0];
+    // Preludes are alternatives by design (lane_exchange vs lane_exchange_subgroup define the same
+    // functions two ways); they are not copies.
+    const preludes = new Set((await collectDescriptors()).flatMap(({ d }) => (d.prelude ? [d.prelude] : [])));
     const texts = new Map<string, Map<string, string[]>>();
     for (const s of shaders.values()) {
+      if (preludes.has(s.name)) continue;
       for (const [fn, text] of s.helpers) {
         const key = `${family(s.name)}/${fn}`;
         const byText = texts.get(key) ?? new Map<string, string[]>();
@@ -323,6 +365,7 @@ describe('shader families', () => {
     expect(differing).toEqual([]);
     // The copies this guards exist (the eigensolver's files share pair_of and tile_row).
     expect(texts.get('eigh/pair_of')?.values().next().value).toEqual(['eigh', 'eigh_blocked']);
+    expect(texts.get('fused/sc_s')?.values().next().value).toEqual(['fused_mlp_step', 'fused_mlp_update']);
   });
 });
 
@@ -356,6 +399,6 @@ describe('uniform packing', () => {
 
   it('a block larger than one uniform slot is refused when the kernel is declared', () => {
     const uniforms = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`f${i}`, 'u32' as const]));
-    expect(() => kernel({ shader: 't', entry: 'e', inputs: [], outputs: [], uniforms })).toThrow(/65 uniform fields exceed 256 bytes/);
+    expect(() => kernel({ shader: 't', entry: 'e', inputs: [], outputs: [], uniforms })).toThrow(/uniform block \(260 bytes\) exceeds 256 bytes/);
   });
 });

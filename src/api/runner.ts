@@ -37,7 +37,7 @@ export async function runExperiment(ctx: GpuContext, spec: ResolvedSpec, opts: R
   const result: AnalysisResult = STATIC_KEYS.some((r) => want.has(r.key))
     ? await analyze(ctx, spec, { keys: explicit ? [...want] : undefined, onNote: opts.onNote })
     : {};
-  if (want.has('train')) result.train = await trainTrajectory(ctx, spec);
+  if (want.has('train')) result.train = await trainTrajectory(ctx, spec, opts.onNote);
   if (want.has('infinite')) result.infinite = await infiniteKey(ctx, spec);
   return result;
 }

@@ -115,6 +115,11 @@ export interface SessionInfo {
   infinite: { spectrum: number[] } | null;
   /** Why there is no infinite-width network (null when there is one). */
   infiniteReason: string | null;
+  /**
+   * Which implementation trains the models and why (GPU sessions: the fused MLP kernels or the
+   * general path, src/dynamics/trainer.ts); absent on the CPU engine.
+   */
+  trainingPath?: { kind: 'fused' | 'general'; reason: string };
   /** The training inputs and labels for scatter plots (2-D data only). */
   points2d: { x: Float32Array; y: Float32Array; label: Int32Array; testX: Float32Array; testY: Float32Array; testLabel: Int32Array } | null;
 }
@@ -151,6 +156,8 @@ export interface SessionOptions {
   probeExamples?: number;
   /** Also train the infinite-width network when the model has an infinite-width limit (default true). */
   infinite?: boolean;
+  /** GPU sessions: `auto` (default: the fused MLP kernels where they apply) or `general`. */
+  trainingPath?: 'auto' | 'general';
 }
 
 export { DivergenceError } from '../experiment/errors';

@@ -50,11 +50,12 @@ function pushProbe(s: Series, p: ProbeResult): void {
 }
 
 /** Train both models through the checkpoints and return the fixture's `train` object. */
-export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec): Promise<TrainResult> {
+export async function trainTrajectory(ctx: GpuContext, spec: ResolvedSpec, onNote?: (note: string) => void): Promise<TrainResult> {
   const plan = planOf(spec);
   const cfg = spec.train;
   if (!cfg) throw new Error('train: the spec has no train section');
   const trainer = new Trainer(ctx, spec, plan, true);
+  onNote?.(`training: ${trainer.path.kind} path (${trainer.path.reason})`);
   let probe: KernelProbe | null = null;
   try {
     probe = await KernelProbe.create(ctx, trainer.model, trainer.state0, trainer.theta0, spec.data.y);

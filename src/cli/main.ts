@@ -153,6 +153,8 @@ async function cmdSession(args: string[]): Promise<number> {
   const ctx = await openGpu();
   try {
     const session = await createSession(ctx, spec, { metricsEvery: every, kernelEvery, gridEvery, perExampleLoss: false });
+    const path = session.info.trainingPath;
+    if (path) process.stderr.write(`note: training: ${path.kind} path (${path.reason})\n`);
     try {
       const events = await session.advance(spec.train.steps);
       const groups = difficultyGroups(spec, planModel(spec.model).inputSize);

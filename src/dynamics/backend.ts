@@ -44,6 +44,8 @@ export interface BackendSnapshot {
 
 export interface DynamicsBackend {
   readonly adapter: string;
+  /** GPU backends: which training implementation runs, and why. */
+  readonly trainingPath?: { kind: 'fused' | 'general'; reason: string };
   readonly step: number;
   readonly hasLinearized: boolean;
   /** Advance both models by k steps on the shared batch schedule. */

@@ -22,6 +22,8 @@ export interface GpuBackendOptions {
   /** Largest n*c for which the closed form is computed (an f64 eigendecomposition of K0). */
   closedFormMax: number;
   linearized: boolean;
+  /** `auto`: the fused MLP kernels where they apply; `general`: always the general path. */
+  trainingPath?: 'auto' | 'general';
 }
 
 export class GpuBackend implements DynamicsBackend {
@@ -39,7 +41,7 @@ export class GpuBackend implements DynamicsBackend {
 
   static async create(ctx: GpuContext, spec: ResolvedSpec, opts: GpuBackendOptions): Promise<GpuBackend> {
     const plan = planOf(spec);
-    const trainer = new Trainer(ctx, spec, plan, opts.linearized);
+    const trainer = new Trainer(ctx, spec, plan, opts.linearized, {}, { path: opts.trainingPath ?? 'auto' });
     const n = spec.data.n;
     const c = plan.c;
     const m = Math.min(n, opts.probeExamples);
@@ -61,6 +63,10 @@ export class GpuBackend implements DynamicsBackend {
 
   get step(): number {
     return this.trainer.step;
+  }
+
+  get trainingPath() {
+    return this.trainer.path;
   }
 
   get hasLinearized(): boolean {

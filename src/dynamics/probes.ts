@@ -10,10 +10,17 @@ import type { Tensor } from '../gpu/tensor';
 import type { GpuModel, ForwardState } from '../nn/gpu-model';
 import { numel, type ModelPlan } from '../model/layout';
 import { identitySeeds } from '../ops/loss';
-import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
+import { reducePartials } from '../ops/reduce';
 import { centeredTangentKernels, tangentKernels } from '../geometry/kernels';
-import { alignmentsOf, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
-
+import {
+  readPending,
+  recordAlignments,
+  releaseTargets,
+  uploadTargets,
+  type AlignmentMetrics,
+  type AlignmentTargets,
+  type Pending,
+} from '../geometry/alignment';
 
 export interface KernelState {
   total: Tensor;
@@ -43,6 +50,9 @@ export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState,
 export function releaseKernels(k: Omit<KernelState, 'total'> & { total: Tensor | null }): void {
   for (const t of [k.total, ...k.perLayer, ...(k.centered ? [k.centered.total, ...k.centered.perLayer] : [])]) t?.destroy();
 }
+
+/** One recorded reduction finished as its f64 sum. */
+const sumOf = (partial: Tensor): Pending<number> => ({ partials: [partial], finish: ([v]) => v });
 
 export interface ProbeResult {
   alignment: AlignmentMetrics;
@@ -94,8 +104,11 @@ export class KernelProbe {
     const K0 = kernelsAt(ctx, model, state0, theta0);
     const K0c = K0.centered!.total;
     const targets = uploadTargets(ctx, Y, n, c);
-    const [s0, s0c] = await Promise.all([sumOfSquares(ctx, K0.total, N * N), sumOfSquares(ctx, K0c, N * N)]);
-    const alignment0 = await alignmentsOf(ctx, K0, K0.centered, targets);
+    const [s0, s0c, alignment0] = await readPending<[number, number, AlignmentMetrics]>(ctx, [
+      sumOf(reducePartials(ctx, 1, K0.total, null, N * N)),
+      sumOf(reducePartials(ctx, 1, K0c, null, N * N)),
+      recordAlignments(ctx, K0, K0.centered, targets),
+    ]);
     return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
   }
 
@@ -113,25 +126,20 @@ export class KernelProbe {
     const N = this.N;
     const { n } = state;
     const K = kernelsAt(ctx, this.model, state, theta);
-    const alignment = await alignmentsOf(ctx, K, K.centered, this.targets);
+    // Everything is recorded first and read back once (see Pending in geometry/alignment.ts).
+    const alignments = recordAlignments(ctx, K, K.centered, this.targets);
     const Kc = K.centered!.total;
-    const [kk, kkc, cross, crossc] = await Promise.all([
-      sumOfSquares(ctx, K.total, N * N),
-      sumOfSquares(ctx, Kc, N * N),
-      dot(ctx, K.total, this.K0.total, N * N),
-      dot(ctx, Kc, this.K0c, N * N),
-    ]);
-    let relu: number | null = null;
-    if (this.reluUnits > 0) {
-      let agree = 0;
-      for (const { paramIndex, units } of reluIndices(this.model.plan)) {
-        agree += await signAgreement(ctx, state.pre[paramIndex], this.state0.pre[paramIndex], n * units);
-      }
-      relu = agree / (n * this.reluUnits);
-    }
+    const sums = [
+      reducePartials(ctx, 1, K.total, null, N * N),
+      reducePartials(ctx, 1, Kc, null, N * N),
+      reducePartials(ctx, 2, K.total, this.K0.total, N * N),
+      reducePartials(ctx, 2, Kc, this.K0c, N * N),
+      ...reluIndices(this.model.plan).map(({ paramIndex, units }) => reducePartials(ctx, 3, state.pre[paramIndex], this.state0.pre[paramIndex], n * units)),
+    ].map(sumOf);
+    const [alignment, kk, kkc, cross, crossc, ...agreements] = await readPending<[AlignmentMetrics, ...number[]]>(ctx, [alignments, ...sums]);
+    const relu = this.reluUnits > 0 ? (agreements as number[]).reduce((a, b) => a + b, 0) / (n * this.reluUnits) : null;
     const kernel = keepKernel ? K.total : null;
-    if (!keepKernel) K.total.destroy();
-    releaseKernels({ ...K, total: null });
+    releaseKernels({ ...K, total: keepKernel ? null : K.total });
     return {
       probe: {
         alignment,

@@ -19,6 +19,16 @@
  * natural-gradient state (src/curvature/optimizer.ts: eigendecompositions every `eig_every`
  * steps, the EKFAC diagonal every step), the Fisher taken at the model's outputs h on the batch.
  * Divergence is caught by a GPU-side non-finite check of the parameters after every step.
+ *
+ * Two implementations of a step, chosen in the constructor and reported in `path`: the fused MLP
+ * kernels (src/dynamics/fused-trainer.ts, src/nn/fused-mlp.ts: dense layers after an optional
+ * leading flatten, gd / sgd / momentum / weight decay, widths that fit the workgroup memory;
+ * 1 + models dispatches per step, all k steps of an advance() in one submission) and the general
+ * path below (any architecture; ~43 dispatches per step for a 4-layer MLP). Both keep the same
+ * tensors (delta, theta, velocity, divergence flags) in the same layout, so everything else reads
+ * them alike. KFAC / EKFAC take the general path: their preconditioner is built from the general
+ * path's per-layer forward state and batched backward signals, which the fused kernels keep
+ * inside the step.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
@@ -30,6 +40,8 @@ import { reducePartials } from '../ops/reduce';
 import { NonFiniteWatch } from '../ops/update';
 import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../experiment/types';
+import { fusedMlpSupport, type FusedMlpConfig, type FusedVariant } from '../nn/fused-mlp';
+import { FusedTrainer } from './fused-trainer';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
 import type { BackendSnapshot, Evaluation, ModelKind, ModelSnapshot } from './backend';
 import { BatchSchedule } from '../math/training';
@@ -40,6 +52,48 @@ function mean(a: ArrayLike<number>, n: number): number {
   let s = 0;
   for (let i = 0; i < n; i++) s += a[i];
   return s / n;
+}
+
+/**
+ * Which implementation trains the models, and why: `fused` (src/nn/fused-mlp.ts: a whole step in
+ * 1 + models dispatches) wherever it applies, else `general` (src/nn/gpu-model.ts).
+ */
+export interface TrainingPath {
+  kind: 'fused' | 'general';
+  reason: string;
+}
+
+export interface TrainerOptions {
+  /** `auto` (default): the fused path where it applies; `general`: always the general path. */
+  path?: 'auto' | 'general';
+  /** Workgroup shape of the fused kernels (default: the adapter's, fusedVariantFor); for tests. */
+  fusedVariant?: FusedVariant;
+}
+
+/** The path a spec's training takes on this device, with the reason (one line). */
+export function chooseTrainingPath(
+  ctx: GpuContext,
+  spec: ResolvedSpec,
+  plan: ModelPlan,
+  options: TrainerOptions = {},
+  /** Models trained: 2 with the linearization, 1 without. */
+  models: 1 | 2 = 2,
+): TrainingPath & { config?: FusedMlpConfig } {
+  if (options.path === 'general') return { kind: 'general', reason: 'general path requested' };
+  const opt = spec.train?.optimizer;
+  if (opt === 'kfac' || opt === 'ekfac') {
+    // The preconditioner needs the general path's per-layer forward state and batched backward
+    // signals (its curvature factors); the fused kernels keep those inside the step.
+    return { kind: 'general', reason: `optimizer ${opt}: the natural-gradient preconditioner uses the general path's forward state and signals` };
+  }
+  const support = options.fusedVariant ? fusedMlpSupport(ctx, plan, options.fusedVariant) : fusedMlpSupport(ctx, plan);
+  if (!support.ok) return { kind: 'general', reason: support.reason };
+  const c = support.config;
+  return {
+    kind: 'fused',
+    reason: `fused MLP kernels (${c.variant.name}; tiles of ${c.B} examples, activation stride ${c.WMAX}; ${1 + models} dispatches per step)`,
+    config: c,
+  };
 }
 
 interface ModelState {
@@ -66,8 +120,16 @@ export class Trainer {
   private readonly direction: Tensor | null;
   private readonly schedule: BatchSchedule;
   private readonly watches: Record<ModelKind, NonFiniteWatch | null>;
+  /** Which implementation trains the models, and why (for notes and session facts). */
+  readonly path: TrainingPath;
+  private readonly fused: FusedTrainer | null = null;
   /** Steps taken. */
   step = 0;
+  /**
+   * Pacing of readbacks (announceWork): estimated device time per step, steps last announced,
+   * observations so far.
+   */
+  private readonly pace = { msPerStep: 0, steps: 0, observations: 0 };
 
   constructor(
     readonly ctx: GpuContext,
@@ -76,6 +138,7 @@ export class Trainer {
     private readonly withLinearized = true,
     /** Extra settings of the natural-gradient optimizers (running averages, eigensolver). */
     natural: Pick<NaturalGradientOptions, 'decay' | 'solver'> = {},
+    options: TrainerOptions = {},
   ) {
     if (!spec.train) throw new Error('train: the spec has no train section');
     this.cfg = spec.train;
@@ -109,6 +172,16 @@ export class Trainer {
     this.fullBatch = this.cfg.batchSize >= this.train.n;
     this.schedule = new BatchSchedule(this.train.n, this.cfg.batchSize, this.cfg.seed);
     this.watches = { actual: new NonFiniteWatch(ctx), linearized: withLinearized ? new NonFiniteWatch(ctx) : null };
+    const chosen = chooseTrainingPath(ctx, spec, plan, options, withLinearized ? 2 : 1);
+    this.path = { kind: chosen.kind, reason: chosen.reason };
+    if (chosen.config) {
+      const tensors = (m: ModelState, w: NonFiniteWatch) => ({ delta: m.delta, theta: m.theta, velocity: m.velocity, flag: w.flag });
+      const lin = this.models.linearized;
+      this.fused = new FusedTrainer(ctx, spec, plan, chosen.config, this.cfg, this.alpha, this.theta0, this.train, this.state0, this.test, this.state0Test, {
+        actual: tensors(this.models.actual, this.watches.actual!),
+        linearized: lin ? tensors(lin, this.watches.linearized!) : null,
+      });
+    }
   }
 
   /**
@@ -205,6 +278,16 @@ export class Trainer {
 
   /** Outputs and losses of a model on the training or test split. */
   async evaluate(kind: ModelKind, split: 'train' | 'test'): Promise<Evaluation> {
+    if (this.fused) {
+      const ev = this.fused.recordEvaluation(split);
+      const r = ev.regions[kind];
+      if (!r) throw new Error('this trainer has no linearized model');
+      const [outputs, perExample] = await this.ctx.readMany([
+        { tensor: ev.scratch, offset: r.h, count: ev.n * this.plan.c },
+        { tensor: ev.scratch, offset: r.loss, count: ev.n },
+      ]);
+      return { outputs, perExample, loss: mean(perExample, ev.n) };
+    }
     const { h, perEx, n } = this.recordEvaluation(kind, split);
     const [outputs, perExample] = await this.ctx.readMany([{ tensor: h }, { tensor: perEx }]);
     h.destroy();
@@ -221,11 +304,28 @@ export class Trainer {
     const ctx = this.ctx;
     const kinds: ModelKind[] = this.withLinearized ? ['actual', 'linearized'] : ['actual'];
     const splits: ('train' | 'test')[] = this.test ? ['train', 'test'] : ['train'];
-    const recorded = kinds.flatMap((kind) => splits.map((split) => ({ kind, split, ...this.recordEvaluation(kind, split) })));
+    const recorded: { kind: ModelKind; split: 'train' | 'test'; h: Tensor; perEx: Tensor; n: number; offsets?: { h: number; loss: number } }[] = [];
+    if (this.fused) {
+      // One EVAL dispatch per split for both models; outputs and losses are read from scratch.
+      for (const split of splits) {
+        const ev = this.fused.recordEvaluation(split);
+        for (const kind of kinds) recorded.push({ kind, split, h: ev.scratch, perEx: ev.scratch, n: ev.n, offsets: ev.regions[kind] });
+      }
+    } else {
+      for (const kind of kinds) for (const split of splits) recorded.push({ kind, split, ...this.recordEvaluation(kind, split) });
+    }
     const distances = kinds.map((k) => reducePartials(ctx, 1, this.delta(k), null, this.plan.P));
     const flags = kinds.map((k) => this.watches[k]!.flag);
+    const c = this.plan.c;
     const reads = await ctx.readMany([
-      ...recorded.flatMap((r) => [{ tensor: r.h }, { tensor: r.perEx }]),
+      ...recorded.flatMap((r) =>
+        r.offsets
+          ? [
+              { tensor: r.h, offset: r.offsets.h, count: r.n * c },
+              { tensor: r.perEx, offset: r.offsets.loss, count: r.n },
+            ]
+          : [{ tensor: r.h }, { tensor: r.perEx }],
+      ),
       ...distances.map((t) => ({ tensor: t })),
       ...flags.map((t) => ({ tensor: t, count: 1 })),
     ]);
@@ -252,6 +352,7 @@ export class Trainer {
         .sort((a, b) => a.step - b.step)[0] ?? null,
     };
     for (const r of recorded) {
+      if (r.offsets) continue; // fused evaluations live in the fused trainer's scratch
       r.h.destroy();
       r.perEx.destroy();
     }
@@ -329,6 +430,16 @@ export class Trainer {
 
   /** Take `k` steps of both models (same batches). */
   async advance(k: number): Promise<void> {
+    if (this.fused) {
+      // All k steps in one submission (the context batches dispatches until flush).
+      this.learnPace();
+      this.fused.advance(k, this.step, this.schedule, this.fullBatch);
+      this.step += Math.max(0, k);
+      this.announceWork(k);
+      return;
+    }
+    const paced = !this.models.actual.natural;
+    if (paced) this.learnPace();
     for (let s = 0; s < k; s++) {
       const idx = this.fullBatch ? null : this.schedule.next();
       const b = this.batch(idx ?? []);
@@ -342,10 +453,40 @@ export class Trainer {
       }
       this.step++;
     }
-    this.ctx.flush();
+    // (The natural-gradient optimizers read back inside the step, so there is nothing to pace.)
+    if (paced) this.announceWork(k);
+    else this.ctx.flush();
+  }
+
+  /**
+   * Update the per-step device time from how long the last announced work took to read back. If
+   * it outlasted the announced time, the elapsed time is the work's own; if it finished within
+   * it, the work may have been shorter, so the estimate decays.
+   */
+  private learnPace(): void {
+    const o = this.ctx.takeObservedWork();
+    if (!o || this.pace.steps === 0) return;
+    // The first readback includes the pipelines' compilation (seconds to minutes on a CPU adapter).
+    if (this.pace.observations++ === 0) return;
+    const perStep = o.elapsedMs / this.pace.steps;
+    if (this.pace.msPerStep === 0) this.pace.msPerStep = perStep;
+    // Outlasted the announced time: the elapsed time is the work's own (growth bounded, in case
+    // it included something else, e.g. a compilation).
+    else if (o.elapsedMs > 1.1 * o.expectedMs) this.pace.msPerStep = Math.min(perStep, 2 * this.pace.msPerStep);
+    else this.pace.msPerStep *= 0.9;
+  }
+
+  /** Submit, and tell the context how long the k steps should keep the device busy (ctx.expectWork). */
+  private announceWork(k: number): void {
+    this.pace.steps = k;
+    // 80 %: sleeping past the end delays the readback, waking early only costs some polling.
+    // At most a second: a wrong estimate must not stall a run.
+    if (this.pace.msPerStep > 0) this.ctx.expectWork(Math.min(0.8 * k * this.pace.msPerStep, 1000));
+    else this.ctx.expectWork(1e-9);
   }
 
   dispose(): void {
+    this.fused?.dispose();
     this.model.releaseForward(this.state0);
     if (this.state0Test) this.model.releaseForward(this.state0Test);
     releaseSplit(this.train);

@@ -16,7 +16,7 @@
  */
 import { LimitError, TangentError } from '../experiment/errors';
 import { cappedLimits, ENGINE_LIMIT_NAMES, resolveConfig, type ContextOptions, type EngineConfig, type EngineLimits } from './config';
-import { kernelName, MAX_UNIFORM_BYTES, writeUniforms, type BindingNames, type Bindings, type KernelDescriptor, type UniformFields, type UniformValues } from './kernel';
+import { kernelName, MAX_UNIFORM_BYTES, moduleName, writeUniforms, type BindingNames, type Bindings, type KernelDescriptor, type UniformFields, type UniformValues } from './kernel';
 import { shaderSource } from './shaders';
 import { Tensor } from './tensor';
 
@@ -91,6 +91,14 @@ const BUFFER_STORAGE = 0x0080;
 const STAGE_COMPUTE = 0x4;
 const MAP_READ = 0x0001;
 
+/** Optional WebGPU features the engine uses when the adapter has them. */
+export interface EngineFeatures {
+  /** The `subgroups` feature (enabled on the device when the adapter offers it). */
+  subgroups: boolean;
+  /** The subgroup size when the adapter reports a fixed one (min = max), else null. */
+  subgroupSize: number | null;
+}
+
 export class GpuContext {
   private readonly pipelines = new Map<KernelDescriptor, Map<string, GPUComputePipeline>>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -113,6 +121,9 @@ export class GpuContext {
   private readonly uniformView = new DataView(this.uniformStaging.buffer);
   private readonly readbackPool = new Map<number, GPUBuffer[]>();
   private lostReason: string | null = null;
+  /** See expectWork(). */
+  private expected: { since: number; until: number; ms: number } | null = null;
+  private observed: { expectedMs: number; elapsedMs: number } | null = null;
   /** Dispatches recorded since creation (for benchmarks and tests). */
   dispatchCount = 0;
   submitCount = 0;
@@ -124,6 +135,8 @@ export class GpuContext {
     readonly limits: EngineLimits,
     /** This context's configuration (src/gpu/config.ts). */
     readonly config: EngineConfig,
+    /** Optional features enabled on the device (subgroups for the fused training kernels). */
+    readonly features: EngineFeatures,
     // Held only to keep them alive: with Dawn in Node, a garbage-collected GPU object tears down
     // the native instance under a live device, and the process then crashes at random
     // (seen here as segfaults and futex aborts during a dispatch).
@@ -169,9 +182,15 @@ export class GpuContext {
     const limits = cappedLimits(requiredLimits as unknown as EngineLimits, options.limits);
     requiredLimits.maxComputeWorkgroupSizeX = adapter.limits.maxComputeWorkgroupSizeX;
     requiredLimits.maxComputeWorkgroupSizeY = adapter.limits.maxComputeWorkgroupSizeY;
-    const device = await adapter.requestDevice({ label: config.label, requiredLimits });
+    const subgroups = adapter.features.has('subgroups');
+    const device = await adapter.requestDevice({ label: config.label, requiredLimits, requiredFeatures: subgroups ? ['subgroups' as GPUFeatureName] : [] });
+    const sg = info as { subgroupMinSize?: number; subgroupMaxSize?: number };
+    const features: EngineFeatures = {
+      subgroups,
+      subgroupSize: subgroups && sg.subgroupMinSize && sg.subgroupMinSize === sg.subgroupMaxSize ? sg.subgroupMinSize : null,
+    };
     for (const k of ENGINE_LIMIT_NAMES) limits[k] = Math.min(limits[k], device.limits[k]);
-    return new GpuContext(device, report, limits, config, gpu, adapter);
+    return new GpuContext(device, report, limits, config, features, gpu, adapter);
   }
 
   get lost(): string | null {
@@ -212,6 +231,11 @@ export class GpuContext {
 
   get placeholderOut(): Tensor {
     return this.placeholderAt(1);
+  }
+
+  /** A second writable placeholder: two read-write slots of one dispatch may not alias. */
+  get placeholderOut2(): Tensor {
+    return this.placeholderAt(2);
   }
 
   private placeholderAt(i: number): Tensor {
@@ -328,7 +352,7 @@ export class GpuContext {
       p = this.device.createComputePipeline({
         label: `${kernelName(kernel)}(${key})`,
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layout(nIn, nOut, kernel.uniforms !== null)] }),
-        compute: { module: this.module(kernel.shader), entryPoint: kernel.entry, constants: c },
+        compute: { module: this.module(moduleName(kernel)), entryPoint: kernel.entry, constants: c },
       });
       byConstants.set(key, p);
     }
@@ -435,6 +459,41 @@ export class GpuContext {
     this.pendingRelease = [];
   }
 
+  /**
+   * Hint that the work submitted so far keeps the device busy for about `ms`: the next readback
+   * or sync first sleeps until then (submitting first). Why: in Node, dawn.node drives a pending
+   * map or onSubmittedWorkDone by re-queuing itself with setImmediate, a busy loop for as long as
+   * the device works; on a CPU adapter (lavapipe) that loop takes a core from the driver's own
+   * threads (measured: the main thread burned more CPU than the fused training kernels). Sleeping
+   * through most of the expected time leaves the cores to the device. A no-op outside Node.
+   */
+  expectWork(ms: number): void {
+    this.flush();
+    const nodeLike = typeof process !== 'undefined' && !!process.versions?.node;
+    if (!nodeLike || !(ms > 0)) return;
+    const now = performance.now();
+    this.expected = { since: now, until: now + ms, ms };
+  }
+
+  /** How long the work announced by the last expectWork() really took (until its readback), once. */
+  takeObservedWork(): { expectedMs: number; elapsedMs: number } | null {
+    const o = this.observed;
+    this.observed = null;
+    return o;
+  }
+
+  private async sleepThroughExpectedWork(): Promise<void> {
+    if (!this.expected) return;
+    const wait = this.expected.until - performance.now();
+    if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  private finishExpectedWork(): void {
+    if (!this.expected) return;
+    this.observed = { expectedMs: this.expected.ms, elapsedMs: performance.now() - this.expected.since };
+    this.expected = null;
+  }
+
   /** Read back `count` elements of a tensor from `offset`. */
   async read(t: Tensor, offset = 0, count = t.size - offset): Promise<Float32Array> {
     const [r] = await this.readMany([{ tensor: t, offset, count }]);
@@ -455,12 +514,14 @@ export class GpuContext {
       staging.push({ buf, count });
     }
     this.flush();
+    await this.sleepThroughExpectedWork();
     try {
       await Promise.all(staging.map((s) => s.buf.mapAsync(MAP_READ)));
     } catch (e) {
       this.checkErrors();
       throw e;
     }
+    this.finishExpectedWork();
     const out = staging.map((s) => {
       const copy = new Float32Array(s.count);
       if (s.count > 0) copy.set(new Float32Array(s.buf.getMappedRange(0, s.count * 4)));
@@ -483,7 +544,9 @@ export class GpuContext {
   /** Wait until all submitted work has finished (for timing). */
   async sync(): Promise<void> {
     this.flush();
+    await this.sleepThroughExpectedWork();
     await this.device.queue.onSubmittedWorkDone();
+    this.finishExpectedWork();
     this.checkErrors();
   }
 

@@ -14,16 +14,40 @@
  * file, not to one entry point, so the descriptors of the entry points of one file list the same
  * bindings; an entry point that leaves one unused is given a placeholder (`ctx.placeholder`).
  *
- * Uniform structs hold scalars only (u32, i32, f32: 4-byte aligned, so the WGSL layout is the
- * declaration order with no padding, and no padding field is declared); the block is padded to
- * 16 bytes when staged, as uniform buffers need.
+ * Uniform structs hold scalars (u32, i32, f32: 4-byte aligned) and fixed arrays of 4-vectors
+ * (`array<vec4u, N>`, `array<vec4f, N>`, `array<vec4i, N>`: 16-byte aligned, 16 bytes per
+ * element, for per-layer tables). The layout is WGSL's: declaration order, each field at the next
+ * multiple of its alignment (the gap before an array is implicit, so no padding field is
+ * declared); the block is padded to 16 bytes when staged, as uniform buffers need.
  */
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
-export type UniformFields = Readonly<Record<string, ScalarType>>;
+/** A fixed array of 4-vectors, written exactly as in WGSL: `array<vec4u, 8>`. */
+export type Vec4ArrayType = `array<vec4${'u' | 'i' | 'f'}, ${number}>`;
+export type UniformType = ScalarType | Vec4ArrayType;
+export type UniformFields = Readonly<Record<string, UniformType>>;
 
-/** The values of a uniform block: one number per field of the descriptor. */
-export type UniformValues<U extends UniformFields> = { readonly [K in keyof U]: number };
+/** The values of a uniform block: a number per scalar field, 4 N numbers per array field. */
+export type UniformValues<U extends UniformFields> = { readonly [K in keyof U]: U[K] extends ScalarType ? number : ArrayLike<number> };
+
+/** Element kind and length of an array field (null for a scalar). */
+function arrayOf(type: UniformType): { kind: 'u' | 'i' | 'f'; length: number } | null {
+  const m = /^array<vec4([uif]), (\d+)>$/.exec(type);
+  return m ? { kind: m[1] as 'u' | 'i' | 'f', length: Number(m[2]) } : null;
+}
+
+/** Byte offsets of the fields (WGSL uniform layout) and the struct size. */
+function uniformLayout(fields: UniformFields): { offsets: number[]; size: number } {
+  let at = 0;
+  const offsets: number[] = [];
+  for (const type of Object.values(fields)) {
+    const arr = arrayOf(type);
+    if (arr) at = Math.ceil(at / 16) * 16;
+    offsets.push(at);
+    at += arr ? 16 * arr.length : 4;
+  }
+  return { offsets, size: at };
+}
 
 /** Names of bindings in binding order. */
 export type BindingNames = readonly string[];
@@ -36,8 +60,14 @@ export interface KernelDescriptor<
   I extends BindingNames = BindingNames,
   O extends BindingNames = BindingNames,
 > {
-  /** File name in shaders/ without `.wgsl`. */
+  /** File name in shaders/ without `.wgsl` (the file that holds the entry point and the bindings). */
   readonly shader: string;
+  /**
+   * A shader file compiled in front of `shader` (null: none): a swappable part of a kernel, e.g.
+   * the subgroup or the per-lane implementation of the fused kernels' lane exchange. It may carry
+   * `enable` directives, helper functions and overrides, but no bindings or entry points.
+   */
+  readonly prelude: string | null;
   /** Entry point. */
   readonly entry: string;
   /** Names of the read-only storage bindings (`var<storage, read>`), in binding order from 0. */
@@ -61,6 +91,7 @@ export const MAX_UNIFORM_BYTES = 256;
 /** Declare a kernel (a constant of the module that wraps it; the descriptor test finds it there). */
 export function kernel<const U extends UniformFields | null, const I extends BindingNames, const O extends BindingNames>(d: {
   shader: string;
+  prelude?: string | null;
   entry?: string;
   inputs: I;
   outputs: O;
@@ -68,10 +99,11 @@ export function kernel<const U extends UniformFields | null, const I extends Bin
   constants?: readonly string[];
   workgroupSize?: number | null;
 }): KernelDescriptor<U, I, O> {
-  const fields = d.uniforms ? Object.keys(d.uniforms).length : 0;
-  if (4 * fields > MAX_UNIFORM_BYTES) throw new Error(`kernel ${d.shader}.${d.entry ?? 'main'}: ${fields} uniform fields exceed ${MAX_UNIFORM_BYTES} bytes`);
+  const bytes = d.uniforms ? uniformLayout(d.uniforms).size : 0;
+  if (bytes > MAX_UNIFORM_BYTES) throw new Error(`kernel ${d.shader}.${d.entry ?? 'main'}: its uniform block (${bytes} bytes) exceeds ${MAX_UNIFORM_BYTES} bytes`);
   return Object.freeze({
     shader: d.shader,
+    prelude: d.prelude ?? null,
     entry: d.entry ?? 'main',
     inputs: Object.freeze([...d.inputs]) as unknown as I,
     outputs: Object.freeze([...d.outputs]) as unknown as O,
@@ -96,15 +128,20 @@ export function isKernelDescriptor(v: unknown): v is KernelDescriptor {
   );
 }
 
-/** `shader.entry`, for messages. */
+/** `shader.entry` (with its prelude, `prelude+shader.entry`), for messages and caches. */
 export function kernelName(k: KernelDescriptor): string {
-  return `${k.shader}.${k.entry}`;
+  return `${moduleName(k)}.${k.entry}`;
+}
+
+/** The shader module a kernel is compiled from: its file, after its prelude if any (`a+b`, src/gpu/shaders.ts). */
+export function moduleName(k: Pick<KernelDescriptor, 'shader' | 'prelude'>): string {
+  return k.prelude ? `${k.prelude}+${k.shader}` : k.shader;
 }
 
 /** Bytes of a descriptor's uniform block as staged (a multiple of 16, at least 16). */
 export function uniformBytes(k: KernelDescriptor): number {
-  const count = k.uniforms ? Object.keys(k.uniforms).length : 0;
-  return Math.max(16, Math.ceil((count * 4) / 16) * 16);
+  const size = k.uniforms ? uniformLayout(k.uniforms).size : 0;
+  return Math.max(16, Math.ceil(size / 16) * 16);
 }
 
 const U32_MAX = 0xffffffff;
@@ -117,21 +154,29 @@ const U32_MAX = 0xffffffff;
 export function writeUniforms<U extends UniformFields>(k: KernelDescriptor<U>, values: UniformValues<U>, view: DataView, byteOffset = 0): void {
   const fields = k.uniforms;
   const given = values as Readonly<Record<string, unknown>>;
-  let i = 0;
-  for (const name in fields) {
-    const type = fields[name];
-    const v = given[name];
-    const at = byteOffset + 4 * i++;
+  const { offsets } = uniformLayout(fields);
+  const write = (name: string, kind: 'u' | 'i' | 'f', v: unknown, at: number) => {
     if (typeof v !== 'number') throw new Error(`uniforms of ${kernelName(k)}: no value for ${name}`);
-    if (type === 'f32') view.setFloat32(at, v, true);
-    else if (type === 'u32') {
+    if (kind === 'f') view.setFloat32(at, v, true);
+    else if (kind === 'u') {
       if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new Error(`uniforms of ${kernelName(k)}: ${name} = ${v} is not a u32`);
       view.setUint32(at, v, true);
     } else {
       if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new Error(`uniforms of ${kernelName(k)}: ${name} = ${v} is not an i32`);
       view.setInt32(at, v, true);
     }
-  }
+  };
+  Object.entries(fields).forEach(([name, type], i) => {
+    const at = byteOffset + offsets[i];
+    const arr = arrayOf(type);
+    const v = given[name];
+    if (!arr) return write(name, type[0] as 'u' | 'i' | 'f', v, at);
+    const a = v as ArrayLike<number> | undefined;
+    if (!a || typeof a !== 'object' || a.length !== 4 * arr.length) {
+      throw new Error(`uniforms of ${kernelName(k)}: ${name} needs ${4 * arr.length} values (${type}), got ${a && typeof a === 'object' ? a.length : String(a)}`);
+    }
+    for (let j = 0; j < a.length; j++) write(`${name}[${j}]`, arr.kind, a[j], at + 4 * j);
+  });
   for (const name in given) {
     if (!(name in fields)) throw new Error(`uniforms of ${kernelName(k)}: unknown field ${name} (fields: ${Object.keys(fields).join(', ')})`);
   }

@@ -14,8 +14,13 @@ for (const [path, code] of Object.entries(sources)) {
   byName.set(name, code);
 }
 
-/** The WGSL source of `shaders/<name>.wgsl`. */
+/**
+ * The WGSL source of `shaders/<name>.wgsl`. A name `a+b` is the concatenation of a.wgsl and b.wgsl
+ * (a kernel with a swappable part, e.g. lane_exchange_subgroup+fused_mlp_step: the first file
+ * may carry `enable` directives).
+ */
 export function shaderSource(name: string): string {
+  if (name.includes('+')) return name.split('+').map(shaderSource).join('\n');
   const code = byName.get(name);
   if (code === undefined) {
     throw new Error(`no shader "${name}" in shaders/ (have: ${[...byName.keys()].sort().join(', ')})`);

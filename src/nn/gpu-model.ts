@@ -3,7 +3,8 @@
  *
  * Every parametrized layer is a product with its augmented weight W~ = [W | b] (a slice of
  * theta in the layout of layout.ts): dense `s = A~ W~^T`, conv `s_i = W~ P_i^T` with the patch
- * matrix P_i (im2col). The forward pass keeps, per parametrized layer, the augmented inputs /
+ * matrix P_i (im2col; a conv layer's forward, input-gradient and JVP passes are one fused
+ * dispatch each, ops/conv.ts). The forward pass keeps, per parametrized layer, the augmented inputs /
  * patches and the pre-activations. The backward pass takes R seed rows per example (any vectors
  * in output space: unit vectors for the Jacobian, loss gradients, square roots of the output
  * metric for the Fisher) and returns, per layer, the signals S = d(seed . f)/ds at the
@@ -14,7 +15,8 @@ import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
 import { activationAugment, activationForward, activationGradMul } from '../ops/elementwise';
-import { avgPoolBackward, avgPoolForward, col2im, denseAugment, im2col, swapAxes } from '../ops/patches';
+import { avgPoolBackward, avgPoolForward, denseAugment, swapAxes } from '../ops/patches';
+import { convBackwardData, convForward, convJvp } from '../ops/conv';
 import { numel, type ConvPlan, type LayerPlan, type ModelPlan, type ParamLayerPlan } from '../model/layout';
 
 export interface ForwardState {
@@ -81,21 +83,14 @@ export class GpuModel {
           const m = layer.fanIn + 1;
           const T = layer.positions;
           const patches = ctx.tensor([n, T, m], `P ${layer.layerIndex}`, false);
-          im2col(ctx, layer, cur, patches, n);
           const s = ctx.tensor([n, layer.out, T], `s ${layer.layerIndex}`, false);
-          matmul(ctx, {
-            a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
-            b: { t: patches, ld: m, stride: T * m },
-            c: { t: s, stride: layer.out * T },
-            M: layer.out,
-            N: T,
-            K: m,
-            transB: true,
-            batch: n,
-          });
+          // im2col + product + bias + activation in one dispatch (shaders/conv_fused.wgsl).
+          const a = layer.activation === 'linear' ? null : ctx.tensor([n, layer.out, T], `a ${layer.layerIndex}`, false);
+          convForward(ctx, layer, cur, theta, patches, s, a, n);
           state.patches.push(patches);
           state.pre.push(s);
-          cur = this.activate(layer, s, n, state);
+          if (a) state.temps.push(a);
+          cur = a ?? s;
           break;
         }
         case 'avgpool2d': {
@@ -160,28 +155,10 @@ export class GpuModel {
         matmul(ctx, { a: g, b: { t: theta, offset: layer.offset, ld: m }, c: dIn, M: rows, N: layer.fanIn, K: layer.out, alpha: layer.wMul });
         g = dIn;
       } else {
-        const T = layer.positions;
+        // The product with W and col2im in one gather (shaders/conv_fused.wgsl): no rows x T x
+        // fanIn temporary, so no chunking against the storage-binding limit.
         const dX = ctx.tensor([rows, ...layer.inShape], `g in ${li}`, false);
-        // The patch gradients (rows x T x fanIn) can be far larger than the input gradient:
-        // process the rows in chunks that fit the storage-binding limit.
-        const perRow = T * layer.fanIn * 4;
-        const chunk = Math.max(1, Math.min(rows, Math.floor(ctx.limits.maxStorageBufferBindingSize / perRow)));
-        const dP = ctx.tensor([chunk, T, layer.fanIn], `g patches ${li}`, false);
-        for (let r0 = 0; r0 < rows; r0 += chunk) {
-          const nr = Math.min(chunk, rows - r0);
-          matmul(ctx, {
-            a: { t: g, offset: r0 * layer.out * T, ld: T, stride: layer.out * T },
-            b: { t: theta, offset: layer.offset, ld: m, stride: 0 },
-            c: { t: dP, stride: T * layer.fanIn },
-            M: T,
-            N: layer.fanIn,
-            K: layer.out,
-            transA: true,
-            batch: nr,
-          });
-          col2im(ctx, layer, dP, dX, nr, r0);
-        }
-        dP.destroy();
+        convBackwardData(ctx, layer, g, theta, dX, rows);
         g = dX;
       }
     }
@@ -253,37 +230,11 @@ export class GpuModel {
         }
         case 'conv2d': {
           const p = layer.paramIndex;
-          const m = layer.fanIn + 1;
           const T = layer.positions;
           const ds = ctx.tensor([n, layer.out, T], `ds ${layer.layerIndex}`, false);
-          matmul(ctx, {
-            a: { t: v, offset: layer.offset, ld: m, stride: 0 },
-            b: { t: state.patches[p], ld: m, stride: T * m },
-            c: { t: ds, stride: layer.out * T },
-            M: layer.out,
-            N: T,
-            K: m,
-            transB: true,
-            batch: n,
-          });
-          if (tangent) {
-            // Patches of the input tangent; the appended bias entry is constant, so its tangent is 0.
-            const dP = ctx.tensor([n, T, m], `dP ${layer.layerIndex}`, false);
-            im2col(ctx, { ...layer, bMul: 0 }, tangent, dP, n);
-            matmul(ctx, {
-              a: { t: theta, offset: layer.offset, ld: m, stride: 0 },
-              b: { t: dP, ld: m, stride: T * m },
-              c: { t: ds, stride: layer.out * T },
-              M: layer.out,
-              N: T,
-              K: m,
-              transB: true,
-              batch: n,
-              beta: 1,
-            });
-            dP.destroy();
-          }
-          activationGradMul(ctx, layer.activation, state.pre[p], ds, layer.out * T, 1, n);
+          // V~ P^T + W (patches of the input tangent; its bias entry is constant, so 0), times
+          // act'(s), in one dispatch (shaders/conv_fused.wgsl).
+          convJvp(ctx, layer, state.patches[p], theta, v, tangent, state.pre[p], ds, n);
           owned.push(ds);
           tangent = ds;
           break;

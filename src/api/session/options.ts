@@ -26,5 +26,6 @@ export function resolveSessionOptions(opts: SessionOptions = {}, spec?: Resolved
     perExampleLoss: opts.perExampleLoss ?? false,
     probeExamples: pos(opts.probeExamples, 100, 'probeExamples'),
     infinite: opts.infinite ?? true,
+    trainingPath: opts.trainingPath ?? 'auto',
   };
 }

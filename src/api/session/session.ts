@@ -34,6 +34,7 @@ export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: S
     probeExamples: o.probeExamples,
     closedFormMax: o.closedForm ? 1024 : 0,
     linearized: o.linearized,
+    trainingPath: o.trainingPath,
   });
   try {
     return await SessionImpl.create(backend, spec, o);
@@ -55,6 +56,7 @@ function sessionInfo(
   stableLr: number,
   groups: DifficultyGroups | null,
   infinite: { network: InfiniteNetwork | null; reason: string | null },
+  trainingPath: SessionInfo['trainingPath'],
 ): SessionInfo {
   const plan = planOf(spec);
   const d = spec.data;
@@ -68,6 +70,7 @@ function sessionInfo(
     layers: plan.paramLayers.map((l) => ({ index: l.layerIndex, type: l.kind, paramSize: l.size })),
     groups: groups ? groups.names.map((name, g) => ({ name, size: groups.sizes[g] })) : [],
     stableLr,
+    ...(trainingPath ? { trainingPath } : {}),
     infinite: infinite.network ? { spectrum: infinite.network.spectrum } : null,
     infiniteReason: infinite.reason,
     points2d:
@@ -121,7 +124,7 @@ export class SessionImpl implements Session {
     const infinite = opts.infinite
       ? await InfiniteNetwork.create(backend, spec, { probeExamples: opts.probeExamples, grid: grid?.grid ?? null, topEigenvalues: opts.topEigenvalues })
       : { network: null, reason: 'not asked for (session option infinite: false)' };
-    const info = sessionInfo(spec, backend.adapter, await backend.stableLr(), groups, infinite);
+    const info = sessionInfo(spec, backend.adapter, await backend.stableLr(), groups, infinite, backend.trainingPath);
     return new SessionImpl(backend, spec, opts, info, groups, grid, infinite.network);
   }
 
