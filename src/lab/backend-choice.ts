@@ -19,7 +19,6 @@ export interface TimedBackend {
   createSession(spec: ResolvedSpec, opts: LabSessionOptions): Promise<{
     readonly step: number;
     advance(k: number): Promise<unknown>;
-    snapshot(): Promise<unknown>;
     dispose(): void;
   }>;
 }
@@ -39,29 +38,26 @@ export interface Rate {
 const now = () => performance.now();
 
 /**
- * Steps per second of `spec` on `backend` as the lab would run it: one warm-up step (pipelines,
- * buffers, the step-0 event), then single steps for `budgetMs`, plus the cost of the metric
- * events (timed separately, spread over `metricsEvery` steps).
+ * Steps per second of `spec` on `backend` as the lab runs it: one warm-up step (pipelines,
+ * buffers, the step-0 event), then chunks ending on metric steps (as the play loop advances, so
+ * the metric events are included at their cadence) for about `budgetMs`.
  */
 export async function measureRate(backend: TimedBackend, spec: ResolvedSpec, opts: LabSessionOptions, budgetMs = TIMING_BUDGET_MS): Promise<Rate> {
   const session = await backend.createSession(spec, opts);
   try {
     const total = spec.train?.steps ?? 0;
+    const every = Math.max(1, opts.metricsEvery ?? 10);
     await session.advance(1);
     let steps = 0;
     const t0 = now();
     while ((steps === 0 || now() - t0 < budgetMs) && session.step < total) {
-      await session.advance(1);
-      steps++;
+      const before = session.step;
+      await session.advance(every - (session.step % every));
+      if (session.step === before) break;
+      steps += session.step - before;
     }
-    const stepMs = steps > 0 ? (now() - t0) / steps : 0;
-    // Kernel probes run every `kernelEvery` events: time that many events to include one.
-    const events = Math.max(1, Math.min(4, opts.kernelEvery ?? 1));
-    const t1 = now();
-    for (let i = 0; i < events; i++) await session.snapshot();
-    const eventMs = (now() - t1) / events;
-    const perStep = stepMs + eventMs / Math.max(1, opts.metricsEvery ?? 10);
-    return { stepsPerSecond: perStep > 0 ? 1000 / perStep : Infinity, steps };
+    const seconds = (now() - t0) / 1000;
+    return { stepsPerSecond: seconds > 0 ? steps / seconds : Infinity, steps };
   } finally {
     session.dispose();
   }

@@ -437,8 +437,9 @@ export class WorkerHost {
   }
 
   /**
-   * Advance every unfinished run by k steps, in chunks of one metric interval taken in turn
-   * (round robin), posting each chunk's events at once so the plots move while a tick runs.
+   * Advance every unfinished run by k steps (while playing: at least k, to a metric step), in
+   * chunks of one metric interval taken in turn (round robin), posting each chunk's events at
+   * once so the plots move while a tick runs.
    */
   private async tick(k: number, playing: boolean): Promise<void> {
     if (!this.runs.length) return;
@@ -457,7 +458,12 @@ export class WorkerHost {
           active = false;
           break;
         }
-        const chunk = Math.min(rest, Math.max(1, run.req.options.metricsEvery ?? 10));
+        // Chunks end on metric steps (a session emits an event at the end of every advance, so
+        // a chunk ending elsewhere would cost an extra event); while playing, a tick may run past
+        // k to the next metric step. An explicit step is exact.
+        const every = Math.max(1, run.req.options.metricsEvery ?? 10);
+        const toEvent = every - (run.session.step % every);
+        const chunk = playing ? toEvent : Math.min(rest, toEvent);
         try {
           const before = run.session.step;
           const t0 = performance.now();
