@@ -5,13 +5,13 @@
  * it, never from one above (type-only imports included), so there is no cycle between folders.
  *
  *   util < experiment < math < model < data < reference < gpu < ops < nn < geometry < curvature
- *        < dynamics < api < { cli, lab, experiments }
+ *        < dynamics < api < export < { cli, lab, experiments }
  *
  * Two rules go beyond the order: the GPU engine (gpu .. curvature) never leans on the float64
  * reference (the reference is its test oracle and the no-WebGPU fallback, not a dependency), and
  * the lab reaches the engine only through api/ (React renders state; it never sees a GPU buffer).
  */
-const LAYERS = ['util', 'experiment', 'math', 'model', 'data', 'reference', 'gpu', 'ops', 'nn', 'geometry', 'curvature', 'dynamics', 'api'];
+const LAYERS = ['util', 'experiment', 'math', 'model', 'data', 'reference', 'gpu', 'ops', 'nn', 'geometry', 'curvature', 'dynamics', 'api', 'export'];
 const TOP = ['cli', 'lab', 'experiments'];
 
 const dir = (names) => `^src/(${names.join('|')})/`;

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { planModel } from '../src/model/layout';
 import { Rng } from '../src/util/rng';
+import { spectrumStats } from '../src/math/spectrum';
 import { backwardSignals, forward, gradientsFromSignals, unitCotangents } from '../src/reference/model';
 import { metricFactors, softmaxRows, whitenKernel, whitenRows } from '../src/math/training';
 import {
@@ -24,9 +25,8 @@ import {
   ntkWithLayers,
   ntkTargetAlignment,
   ntkTrace,
-  spectrumSummary,
 } from '../src/reference/geometry';
-import { frobenius } from '../src/math/linalg';
+import { eigvalsSym, frobenius } from '../src/math/linalg';
 import { CONV_STRIDED, MLP_SIGMOID, normErr, randomSpec } from './reference-helpers';
 
 function setup(spec: ReturnType<typeof randomSpec>) {
@@ -254,16 +254,16 @@ describe('kernels and alignments', () => {
     expect(kernelTargetAlignment(Ktr, Y, n, c, true)).toBeCloseTo(kernelTargetAlignment(Ktr.map((v) => 1e-3 * v), Y, n, c, true), 14);
   });
 
-  it('spectrum summary: identity has effective rank N and trace ratios k/N', () => {
+  it('spectrum statistics: identity has effective rank N and trace ratios k/N', () => {
     const N = 12;
     const I = new Float64Array(N * N);
     for (let i = 0; i < N; i++) I[i * N + i] = 2;
-    const s = spectrumSummary(I, N);
+    const s = spectrumStats(eigvalsSym(I, N));
     expect(s.effective_rank).toBeCloseTo(N, 12);
     expect(s.trace_ratio['1']).toBeCloseTo(1 / N, 15);
     expect(s.trace_ratio['5']).toBeCloseTo(5 / N, 15);
     expect(s.trace_ratio['10']).toBeCloseTo(10 / N, 15);
-    const r1 = spectrumSummary(new Float64Array([1, 1, 1, 1]), 2); // rank 1: eigenvalues 2, 0
+    const r1 = spectrumStats(eigvalsSym(new Float64Array([1, 1, 1, 1]), 2)); // rank 1: eigenvalues 2, 0
     expect(r1.eigenvalues[0]).toBeCloseTo(2, 15);
     expect(r1.effective_rank).toBeCloseTo(1, 14);
     expect(r1.trace_ratio['5']).toBe(1);

@@ -40,8 +40,11 @@ function expectEventsClose(gpu: MetricEvent[], cpu: MetricEvent[], tol: number) 
     expect(rel(g.actual.lossTest!, c.actual.lossTest!)).toBeLessThan(tol);
     expect(rel(g.actual.paramDistance! + 1e-6, c.actual.paramDistance! + 1e-6)).toBeLessThan(tol);
     expect(rel(g.linearized!.paramDistance! + 1e-6, c.linearized!.paramDistance! + 1e-6)).toBeLessThan(tol);
-    if (g.alignment && c.alignment) expect(rel(g.alignment.ntk_centered, c.alignment.ntk_centered)).toBeLessThan(50 * tol);
-    if (g.movement && c.movement) expect(Math.abs(g.movement.ntkSimilarityToInit - c.movement.ntkSimilarityToInit)).toBeLessThan(50 * tol);
+    // kernelEvery 1: every event of both engines carries the kernel metrics.
+    expect(rel(g.alignment!.ntk_centered, c.alignment!.ntk_centered)).toBeLessThan(50 * tol);
+    expect(Math.abs(g.movement!.ntkSimilarityToInit - c.movement!.ntkSimilarityToInit)).toBeLessThan(50 * tol);
+    expect(rel(g.spectrum!.stableLr, c.spectrum!.stableLr)).toBeLessThan(50 * tol);
+    expect(rel(g.spectrum!.effectiveRank, c.spectrum!.effectiveRank)).toBeLessThan(50 * tol);
   }
 }
 
@@ -50,6 +53,8 @@ describe('training sessions', () => {
     ['GD cross-entropy', [{}, {}]],
     ['GD mse alpha 10 (lazy) with closed form', [{ loss: 'mse', data: { dataset: 'disk', n: 40, n_test: 20, seed: 1 } }, { alpha: 10, lr: 0.3 }]],
     ['SGD + momentum + weight decay, alpha 3', [{}, { optimizer: 'sgd', batch_size: 16, momentum: 0.9, weight_decay: 1e-3, alpha: 3, lr: 0.2, seed: 7 }]],
+    ['KFAC, eigendecompositions every 4 steps', [{}, { optimizer: 'kfac', lr: 0.2, damping: 0.05, eig_every: 4 }]],
+    ['EKFAC with momentum, alpha 2, mse', [{ loss: 'mse', data: { dataset: 'disk', n: 40, n_test: 20, seed: 1 } }, { optimizer: 'ekfac', lr: 0.1, damping: 0.05, eig_every: 3, momentum: 0.5, alpha: 2 }]],
   ];
   for (const [name, args] of cases) {
     it(`GPU and float64 CPU engines agree: ${name}`, async () => {
@@ -62,9 +67,12 @@ describe('training sessions', () => {
       const ce = await c.advance(30);
       expect(ge.length).toBe(4);
       expectEventsClose(ge, ce, 2e-4);
-      if (spec.loss === 'mse') {
+      if (spec.loss === 'mse' && spec.train!.optimizer === 'gd') {
         // The closed form is the linearized GD trajectory (README section 12).
         for (const e of ge) expect(rel(e.closedForm!.loss, e.linearized!.loss)).toBeLessThan(1e-4);
+      } else {
+        // It describes plain full-batch GD only: other optimizers get none.
+        for (const e of [...ge, ...ce]) expect(e.closedForm).toBeNull();
       }
       g.dispose();
       c.dispose();
@@ -166,8 +174,6 @@ describe('training sessions', () => {
     // Between eigendecompositions EKFAC refreshes its diagonal and KFAC does not: they differ.
     expect(losses.ekfac[2]).not.toBe(losses.kfac[2]);
     expect(ctx.liveTensors).toBe(0);
-    // The CPU fallback refuses natural-gradient optimizers instead of silently using GD.
-    await expect(createCpuSession(toySpec({}, { optimizer: 'kfac' }))).rejects.toThrow(/needs WebGPU/);
   });
 
   it('reports per-layer KFAC and EKFAC errors against the exact Fisher', async () => {
@@ -182,6 +188,93 @@ describe('training sessions', () => {
       expect(l.frobExact).toBeGreaterThan(0);
     }
     s.dispose();
+  });
+});
+
+describe('sessions: values against the float64 engine', () => {
+  it('grid maps, the Delta-loss map and its milestone agree with the CPU engine', async () => {
+    const ctx = await gpuContext();
+    const spec = toySpec({ loss: 'mse', data: { dataset: 'disk', n: 40, n_test: 0, seed: 1 } }, { lr: 0.5, steps: 60 });
+    const opts = { metricsEvery: 5, kernelEvery: 0, gridEvery: 3, gridSize: 10 };
+    const g = await createSession(ctx, spec, opts);
+    const c = await createCpuSession(spec, opts);
+    const ge = (await g.advance(60)).filter((e) => e.grid);
+    const ce = (await c.advance(60)).filter((e) => e.grid);
+    expect(ge.map((e) => e.step)).toEqual(ce.map((e) => e.step));
+    expect(ge.length).toBeGreaterThan(3);
+    const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    const scale = (a: ArrayLike<number>) => Math.max(...Array.from(a, Math.abs));
+    for (let k = 0; k < ge.length; k++) {
+      const a = ge[k].grid!;
+      const b = ce[k].grid!;
+      expect(a.size).toBe(10);
+      expect(a.extent).toEqual(b.extent);
+      expect(maxDiff(a.actual, b.actual) / scale(b.actual)).toBeLessThan(1e-4);
+      expect(maxDiff(a.linearized!, b.linearized!) / scale(b.linearized!)).toBeLessThan(1e-4);
+      if (b.milestone === null) expect(a.milestone).toBeNull();
+      else expect(rel(a.milestone!, b.milestone)).toBeLessThan(1e-6);
+      if (b.deltaLoss) expect(maxDiff(a.deltaLoss!, b.deltaLoss) / scale(b.deltaLoss)).toBeLessThan(1e-3);
+      else expect(a.deltaLoss).toBeNull();
+    }
+    // The last map was taken at a matched training loss (a milestone), and both engines reached one.
+    expect(ge[ge.length - 1].grid!.deltaLoss).not.toBeNull();
+    expect(ge[ge.length - 1].grid!.milestone).toBeGreaterThan(0);
+    g.dispose();
+    c.dispose();
+  });
+
+  it('curvature reports agree with the CPU engine and with EKFAC <= KFAC', async () => {
+    const ctx = await gpuContext();
+    const spec = toySpec();
+    const g = await createSession(ctx, spec, { metricsEvery: 10, kernelEvery: 0, gridEvery: 0 });
+    const c = await createCpuSession(spec, { metricsEvery: 10, kernelEvery: 0, gridEvery: 0 });
+    await g.advance(10);
+    await c.advance(10);
+    const rg = await g.curvature();
+    const rc = await c.curvature();
+    expect(rg.layers.map((l) => l.index)).toEqual(rc.layers.map((l) => l.index));
+    rg.layers.forEach((l, i) => {
+      const r = rc.layers[i];
+      // Both are float64 computations at parameters that differ by float32 training drift.
+      expect(rel(l.frobExact, r.frobExact)).toBeLessThan(1e-3);
+      expect(Math.abs(l.frobErrKfac - r.frobErrKfac) / r.frobExact).toBeLessThan(1e-3);
+      expect(Math.abs(l.frobErrEkfac - r.frobErrEkfac) / r.frobExact).toBeLessThan(1e-3);
+      expect(l.spectra!.exact.length).toBe(l.spectra!.kfac.length);
+    });
+    g.dispose();
+    c.dispose();
+  });
+
+  it("the spectrum's stability bound is the metric-weighted one: at step 0 it equals the session's", async () => {
+    const ctx = await gpuContext();
+    for (const alpha of [1, 4]) {
+      const spec = toySpec({}, { alpha });
+      const g = await createSession(ctx, spec, { metricsEvery: 10, kernelEvery: 1, gridEvery: 0, probeExamples: 40 });
+      const [e0] = await g.advance(0);
+      // Same kernel (all 40 examples at theta0), same metric (softmax at h0): the same bound.
+      expect(rel(e0.spectrum!.stableLr, g.info.stableLr)).toBeLessThan(1e-4);
+      g.dispose();
+    }
+  });
+
+  it('stops at the first event whose loss grew a millionfold, before the parameters overflow', async () => {
+    const spec = toySpec({ loss: 'mse', data: { dataset: 'disk', n: 40, n_test: 0, seed: 1 } }, { lr: 4, steps: 400 });
+    const c = await createCpuSession(spec, { metricsEvery: 5, kernelEvery: 0, gridEvery: 0 });
+    const events: MetricEvent[] = [await c.snapshot()];
+    let err: unknown = null;
+    try {
+      while (c.step < 400) events.push(...(await c.advance(5)));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DivergenceError);
+    const d = err as DivergenceError;
+    // Every event before it was below the threshold, and it came at an event step.
+    const initial = events[0].actual.loss;
+    for (const e of events) expect(e.actual.loss).toBeLessThanOrEqual(1e6 * initial);
+    expect(d.step % 5).toBe(0);
+    expect(d.step).toBeLessThan(100);
+    expect(d.message).toMatch(/loss grew from .* to .*; try a learning rate below/);
   });
 });
 

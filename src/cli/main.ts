@@ -20,6 +20,7 @@ import { summarizeSession } from './summary';
 import { difficultyGroups } from '../api/session/groups';
 import { planModel, numel } from '../model/layout';
 import type { ResolvedSpec } from '../experiment/types';
+import { exportPytorch } from '../export/pytorch';
 
 const USAGE = `usage:
   lab run <spec.json> [--out <result.json>] [--compute key1,key2]
@@ -36,6 +37,9 @@ const USAGE = `usage:
       print the WebGPU adapter and the limits the engine uses
   lab validate <spec.json>
       check a spec and print what it resolves to
+  lab export pytorch <spec.json> [--out <script.py>]
+      write a standalone PyTorch script (torch >= 1.13, numpy) that computes the same result keys
+      (to stdout without --out); run it with: python3 script.py --out result.json [--device cuda]
   (benchmarks: npm run bench)`;
 
 function arg(args: string[], name: string): string | undefined {
@@ -178,6 +182,21 @@ function cmdValidate(args: string[]): number {
   return 0;
 }
 
+/** `lab export pytorch <spec.json> [--out <script.py>]`: no GPU needed, the script is pure text. */
+function cmdExport(args: string[]): number {
+  const out = arg(args, '--out');
+  const format = args.shift();
+  if (format !== 'pytorch') throw new UsageError(format === undefined ? 'export needs a format: pytorch' : `unknown export format "${format}" (only pytorch)`);
+  if (args.length !== 1) throw new UsageError('export pytorch takes one spec file');
+  const spec = validateSpec(unwrapFixture(parseSpecText(readText(args[0], 'spec'), args[0]) as Record<string, unknown>, args[0]));
+  const exported = exportPytorch(spec);
+  for (const note of exported.notes) process.stderr.write(`note: ${note}\n`);
+  if (out) writeAtomically(out, exported.script);
+  else process.stdout.write(exported.script);
+  process.stderr.write(`${out ? `wrote ${out}` : 'script written to stdout'}: computes ${exported.keys.join(', ')}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const args = argv.slice();
   const cmd = args.shift();
@@ -195,6 +214,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdInfo();
       case 'validate':
         return cmdValidate(args);
+      case 'export':
+        return cmdExport(args);
       case undefined:
       case '--help':
       case '-h':

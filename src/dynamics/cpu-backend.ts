@@ -4,13 +4,15 @@
  * Trainer (alpha scaling, JVP/VJP linearization, shared batch schedule, momentum, weight decay).
  */
 import type { ResolvedSpec } from '../experiment/types';
+import { LimitError } from '../experiment/errors';
 import { planOf } from '../model/layout';
 import type { ModelPlan } from '../model/layout';
 import { forward, jacobianSignals, jvp, vjp, type Forward } from '../reference/model';
 import { alignments, centerNtk, kernelSimilarity, ntkFromSignals } from '../reference/geometry';
 import { eigvalsSym } from '../math/linalg';
 import {
-  applyUpdate,
+  applyStep,
+  descentDirection,
   initialOutputs,
   LazyClosedForm,
   linearizedOutputs,
@@ -24,13 +26,20 @@ import {
 import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ModelSnapshot, ProbeWithSpectrum } from './backend';
 import type { ProbeResult } from './probes';
 import { BatchSchedule } from './trainer';
+import { NaturalGradient64 } from '../reference/natural-gradient';
 
-/** Largest model the CPU fallback accepts (parameters x training examples), to stay interactive. */
-export const CPU_MAX_WORK = 5_000_000;
+/**
+ * Largest model the CPU backend accepts (parameters x training examples): about a second per
+ * step of float64 work at this size. Smaller models are a matter of speed, which the lab measures
+ * (it runs each experiment on the faster of the two engines).
+ */
+export const CPU_MAX_WORK = 100_000_000;
 
 interface ModelState {
   delta: Float64Array;
   velocity: Float64Array | null;
+  /** KFAC / EKFAC state (its own Fisher: at theta for the actual model, at theta0 for the linearized one). */
+  natural: NaturalGradient64 | null;
   badStep: number | null;
 }
 
@@ -58,15 +67,10 @@ export class CpuBackend implements DynamicsBackend {
     probeExamples: number,
   ) {
     if (!spec.train) throw new Error('train: the spec has no train section');
-    if (spec.train.optimizer === 'kfac' || spec.train.optimizer === 'ekfac') {
-      throw new Error(`train.optimizer: ${spec.train.optimizer} needs WebGPU (the CPU fallback trains with gd or sgd)`);
-    }
     this.plan = planOf(spec);
     const d = spec.data;
     if (this.plan.P * d.n > CPU_MAX_WORK) {
-      throw new Error(
-        `model too large for the CPU fallback: P = ${this.plan.P} parameters x n = ${d.n} examples exceeds ${CPU_MAX_WORK}; use a browser with WebGPU or a smaller model`,
-      );
+      throw new LimitError('parameters x examples on the CPU', this.plan.P * d.n, CPU_MAX_WORK, `training P = ${this.plan.P} parameters on n = ${d.n} examples on the CPU engine (use WebGPU or a smaller model)`);
     }
     this.targets = { y: d.y, labels: d.labels };
     this.targetsTest = { y: d.yTest, labels: d.labelsTest };
@@ -86,7 +90,14 @@ export class CpuBackend implements DynamicsBackend {
       reluSignSimilarity: relu ? 1 : null,
     };
     const P = this.plan.P;
-    const make = (): ModelState => ({ delta: new Float64Array(P), velocity: spec.train!.momentum > 0 ? new Float64Array(P) : null, badStep: null });
+    const t = spec.train;
+    const ng = t.optimizer === 'kfac' || t.optimizer === 'ekfac';
+    const make = (): ModelState => ({
+      delta: new Float64Array(P),
+      velocity: t.momentum > 0 ? new Float64Array(P) : null,
+      natural: ng ? new NaturalGradient64(this.plan, { kind: t.optimizer as 'kfac' | 'ekfac', damping: t.damping, eigEvery: t.eigEvery, decay: 0, loss: spec.loss }) : null,
+      badStep: null,
+    });
     this.models = { actual: make(), linearized: linearized ? make() : null };
     this.schedule = new BatchSchedule(d.n, spec.train.batchSize, spec.train.seed);
   }
@@ -134,7 +145,11 @@ export class CpuBackend implements DynamicsBackend {
         const { h, fw } = this.outputs(kind, fw0, xb, rows);
         const g = vjp(fw, lossGradOutputs(this.spec.loss, h, tb, rows, c));
         const theta = kind === 'actual' ? fw.theta : this.theta('linearized');
-        const finite = applyUpdate(m.delta, g, theta, m.velocity, cfg);
+        // Curvature of this batch at the model's outputs h (the metric of L(h)), as the GPU trainer.
+        m.natural?.update(fw, h);
+        let direction = descentDirection(g, theta, cfg);
+        if (m.natural) direction = m.natural.precondition(direction);
+        const finite = applyStep(m.delta, direction, m.velocity, cfg);
         if (!finite && m.badStep === null) m.badStep = this.step + 1;
       }
       this.step++;

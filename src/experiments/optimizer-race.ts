@@ -15,7 +15,7 @@
  * E epochs) and "same wall-clock budget" (the loss at time T). The clock counts training steps
  * only (the GPU queue is drained before it is read); evaluations after each epoch are excluded.
  *
- * Run: `node scripts/optimizer-race.mjs examples/optimizer-race.json [--out result.json]`.
+ * Run: `npm run --silent lab -- race examples/optimizer-race.json [--out result.json]`.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';

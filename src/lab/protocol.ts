@@ -88,7 +88,9 @@ export type ToWorker =
   | { type: 'step'; steps: number }
   | { type: 'speed'; stepsPerTick: number }
   | { type: 'curvature' }
-  | { type: 'simulateDeviceLoss' };
+  | { type: 'simulateDeviceLoss' }
+  /** A standalone PyTorch script of a spec (src/export/pytorch.ts); image sets need the worker's pixels. */
+  | { type: 'exportPytorch'; requestId: number; spec: ExperimentSpec };
 
 export type RunStatus = 'idle' | 'loading' | 'running' | 'paused' | 'done' | 'error';
 
@@ -108,4 +110,11 @@ export type FromWorker =
   | { type: 'analysis'; requestId: number; result: StaticAnalysis }
   | { type: 'error'; kind: ErrorKind; message: string; loadId: number | null; runId: string | null; field: string | null; requestId: number | null }
   | { type: 'deviceLost'; message: string }
-  | { type: 'recovered'; backend: BackendKind; adapter: string; step: number };
+  | { type: 'recovered'; backend: BackendKind; adapter: string; step: number }
+  | { type: 'pytorchScript'; requestId: number; result: PytorchScript | { error: string } };
+
+/** An exported PyTorch script and the file name to save it under. */
+export interface PytorchScript {
+  filename: string;
+  script: string;
+}

@@ -17,7 +17,7 @@ import { DEFAULT_DOC, type LabDoc } from './doc/document';
 import { checkDoc, errorMessage, validateLabSpec } from './doc/check';
 import { expandRuns } from './doc/compare';
 import { sessionOptionsFor } from './doc/session-options';
-import type { BackendDecision, BackendMode, FromWorker, RunFacts, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
+import type { BackendDecision, BackendMode, FromWorker, PytorchScript, RunFacts, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { appendEvents, emptySeries, type Series } from './series';
 import { PRESETS } from './presets';
 
@@ -81,6 +81,9 @@ export interface LabState {
   playIntent: boolean;
   /** The preset loaded last (its note stays above the plots, marked once the settings differ). */
   preset: string | null;
+  /** Request id of a PyTorch export in progress, and the last exported script (the UI downloads it). */
+  exportPending: number | null;
+  pytorchScript: (PytorchScript & { requestId: number }) | null;
 }
 
 export const docKeyOf = (doc: LabDoc): string => JSON.stringify(doc);
@@ -110,6 +113,8 @@ export function initialState(doc: LabDoc = DEFAULT_DOC, extra: Partial<LabState>
     deviceLost: false,
     preset: null,
     playIntent: false,
+    exportPending: null,
+    pytorchScript: null,
     ...extra,
   };
 }
@@ -214,6 +219,10 @@ export function reduceMessage(s: LabState, m: FromWorker): Partial<LabState> {
         deviceLost: true,
         banners: withBanner(s, banner('error', `The GPU device was lost (${m.message}). Recovering from the last state…`, 'device')),
       };
+    case 'pytorchScript':
+      if (m.requestId !== s.exportPending) return {};
+      if ('error' in m.result) return { exportPending: null, banners: withBanner(s, banner('error', `PyTorch export: ${m.result.error}`, 'export')) };
+      return { exportPending: null, pytorchScript: { ...m.result, requestId: m.requestId } };
     case 'recovered':
       return {
         deviceLost: false,
@@ -240,6 +249,8 @@ export interface LabActions {
   requestAnalysis(): void;
   /** Show the curves of an exported run (no session behind them: Play retrains). */
   importRuns(doc: LabDoc, runs: RunState[]): void;
+  /** Ask the worker for the selected run's spec as a PyTorch script (lands in `pytorchScript`). */
+  exportPytorch(): void;
   receive(messages: FromWorker[]): void;
   notify(level: Banner['level'], text: string, id?: string): void;
   dismiss(id: string): void;
@@ -250,6 +261,7 @@ export interface LabActions {
 export type LabStore = StoreApi<LabState & LabActions>;
 
 let analysisSeq = 0;
+let exportSeq = 0;
 /** Largest model whose curvature report is computed automatically at the end of a run. */
 export const AUTO_CURVATURE_MAX_P = 20_000;
 /** Quiet time after the last change before the runs are recreated (a slider drag is one change). */
@@ -412,6 +424,13 @@ export function createLabStore(send: (m: ToWorker) => void, init: Partial<LabSta
           banners: withoutRunBanners(s.banners),
         });
         get().requestAnalysis();
+      },
+      exportPytorch() {
+        const s = get();
+        const runs = expandRuns(s.doc);
+        const id = ++exportSeq;
+        set({ exportPending: id });
+        send({ type: 'exportPytorch', requestId: id, spec: runs[Math.min(s.selected, runs.length - 1)].spec });
       },
       receive(messages) {
         let s = get();

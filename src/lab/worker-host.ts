@@ -24,6 +24,7 @@ import { checkLabLimits, errorMessage } from './doc/check';
 import type { BackendDecision, BackendKind, BackendMode, FromWorker, ImageSamples, LabSessionOptions, RunFacts, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { errorCode, SpecError } from '../experiment/errors';
 import { costKey, heaviest, initialDecision, measureRate, timedDecision, TIMING_BUDGET_MS, WARMUP_LIMIT_MS, type GpuState } from './backend-choice';
+import { exportPytorch } from '../export/pytorch';
 
 /** What the host needs from an engine. */
 export interface LabBackend {
@@ -182,6 +183,10 @@ export class WorkerHost {
         break;
       case 'simulateDeviceLoss':
         this.gpu?.loseDevice();
+        break;
+      case 'exportPytorch':
+        // Text generation only (no device work), so not on the GPU queue.
+        void this.exportPytorch(m.requestId, m.spec);
         break;
     }
   }
@@ -503,6 +508,16 @@ export class WorkerHost {
       this.env.post({ type: 'analysis', requestId, result });
     } catch (e) {
       this.error(e, null, requestId);
+    }
+  }
+
+  /** The PyTorch script of a spec, with image sets resolved to their pixels (as for a run). */
+  async exportPytorch(requestId: number, raw: ExperimentSpec): Promise<void> {
+    try {
+      const { script, filename } = exportPytorch(await this.prepare(raw));
+      this.env.post({ type: 'pytorchScript', requestId, result: { script, filename } });
+    } catch (e) {
+      this.env.post({ type: 'pytorchScript', requestId, result: { error: errorMessage(e) } });
     }
   }
 

@@ -17,6 +17,7 @@
  */
 import type { LossKind } from '../experiment/types';
 import { eighSym, transpose } from './linalg';
+import { Rng } from '../util/rng';
 
 /** Training targets: mse `y` (n x c); cross-entropy labels (and `y` one-hot, for alignment). */
 export interface Targets {
@@ -198,17 +199,23 @@ export interface UpdateRule {
   weightDecay: number;
 }
 
+/** The gradient of the objective `L(h)/alpha^2` plus weight decay: `g / alpha + wd * theta`, with `g = J^T dL/dh`. */
+export function descentDirection(grad: ArrayLike<number>, theta: ArrayLike<number>, r: UpdateRule): Float64Array {
+  const d = new Float64Array(grad.length);
+  for (let p = 0; p < d.length; p++) d[p] = grad[p] / r.alpha + r.weightDecay * theta[p];
+  return d;
+}
+
 /**
- * One optimizer step in place: `g = grad/alpha + wd * theta`, `v = mu v + g` (when `velocity`),
- * `delta -= lr * (v or g)`. `grad` is `J^T dL/dh` (without the 1/alpha); `theta = theta0 + delta`
- * is the point the gradient was taken at. Returns false if a parameter became non-finite.
+ * One optimizer step in place along a (possibly preconditioned) direction: `v = mu v + d` when
+ * there is a velocity, then `delta -= lr * (v or d)`. Returns false if a parameter became non-finite.
  */
-export function applyUpdate(delta: Float64Array, grad: ArrayLike<number>, theta: ArrayLike<number>, velocity: Float64Array | null, r: UpdateRule): boolean {
+export function applyStep(delta: Float64Array, direction: ArrayLike<number>, velocity: Float64Array | null, r: UpdateRule): boolean {
   let finite = true;
   for (let p = 0; p < delta.length; p++) {
-    let g = grad[p] / r.alpha + r.weightDecay * theta[p];
-    if (velocity) g = velocity[p] = r.momentum * velocity[p] + g;
-    delta[p] -= r.lr * g;
+    let d = direction[p];
+    if (velocity) d = velocity[p] = r.momentum * velocity[p] + d;
+    delta[p] -= r.lr * d;
     if (!Number.isFinite(delta[p])) finite = false;
   }
   return finite;
@@ -270,9 +277,19 @@ export function whitenKernel(K: Float64Array, n: number, c: number, Lt: Float64A
   return whitenRows(transpose(LK, N, N), n, c, N, Lt); // L^T (L^T K)^T = L^T K L
 }
 
-/** Largest eigenvalue of a symmetric PSD matrix by power iteration (f64). */
+/**
+ * Largest eigenvalue of a symmetric PSD matrix by power iteration (f64). The start vector is
+ * seeded pseudo-random, not constant: a constant vector is exactly orthogonal to the top
+ * eigenvector of common kernels (a metric-weighted kernel at uniform softmax outputs, `h = 0`,
+ * annihilates the all-ones direction of every example).
+ */
 export function topEigenvalue(K: ArrayLike<number>, N: number, iterations = 200): number {
-  let v = new Float64Array(N).fill(1 / Math.sqrt(N));
+  const rng = new Rng(0x70e1);
+  let v = Float64Array.from({ length: N }, () => rng.uniform() - 0.5);
+  let v0 = 0;
+  for (let i = 0; i < N; i++) v0 += v[i] * v[i];
+  v0 = Math.sqrt(v0) || 1;
+  for (let i = 0; i < N; i++) v[i] /= v0;
   let lambda = 0;
   for (let it = 0; it < iterations; it++) {
     const w = new Float64Array(N);
@@ -309,6 +326,14 @@ export function stableLrOf(lambdaMax: number, n: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Closed-form lazy prediction (README section 12, mse)
+
+/**
+ * Whether the closed form describes a run: it is the trajectory of the linearized model under
+ * mse and plain full-batch GD (no momentum, weight decay, minibatches or preconditioning).
+ */
+export function closedFormApplies(loss: LossKind, t: { optimizer: string; momentum: number; weightDecay: number }): boolean {
+  return loss === 'mse' && t.optimizer === 'gd' && t.momentum === 0 && t.weightDecay === 0;
+}
 
 /**
  * `m_t(x) = 1 - (1 - x)^t` with `x = eta lambda`: `-expm1(t log1p(-x))` when `x < 1` (no

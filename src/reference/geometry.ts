@@ -16,7 +16,6 @@ import type { LossKind } from '../experiment/types';
 import {
   dot,
   eighSym,
-  eigvalsSym,
   frobenius,
   frobeniusDiff,
   gramCols,
@@ -216,37 +215,6 @@ export function alignments(K: Float64Array, Kl: Float64Array[], Y: Float64Array,
 /** Cosine similarity of two kernels `<A, B>_F / (||A||_F ||B||_F)` (README section 11). */
 export function kernelSimilarity(A: Float64Array, B: Float64Array): number {
   return dot(A, B) / (frobenius(A) * frobenius(B));
-}
-
-/** Spectrum summary of README section 10. */
-export interface SpectrumSummary {
-  /** All eigenvalues, descending, unclipped. */
-  eigenvalues: number[];
-  effective_rank: number;
-  trace_ratio: { '1': number; '5': number; '10': number };
-}
-
-/**
- * Eigenvalues (descending), effective rank `exp(-sum p ln p)` over `p_i = max(lambda_i, 0) / sum`
- * and trace ratios of the top 1, 5, 10 clipped eigenvalues. Nothing but negative round-off
- * is clipped.
- */
-export function spectrumSummary(K: Float64Array, N: number): SpectrumSummary {
-  const asc = eigvalsSym(K, N);
-  const eigenvalues = Array.from(asc).reverse();
-  const plus = eigenvalues.map((l) => (l > 0 ? l : 0));
-  const total = plus.reduce((a, b) => a + b, 0);
-  let entropy = 0;
-  for (const l of plus) {
-    const p = l / total;
-    if (p > 0) entropy -= p * Math.log(p);
-  }
-  const ratio = (k: number) => {
-    let s = 0;
-    for (let i = 0; i < Math.min(k, N); i++) s += plus[i];
-    return s / total;
-  };
-  return { eigenvalues, effective_rank: Math.exp(entropy), trace_ratio: { '1': ratio(1), '5': ratio(5), '10': ratio(10) } };
 }
 
 /** KFAC / EKFAC results of one parametrized layer (README sections 5 and 6), flat arrays. */

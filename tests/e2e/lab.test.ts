@@ -185,6 +185,12 @@ describe('the lab in Chromium with WebGPU', () => {
     const lines = readFileSync((await csv.path())!, 'utf8').trim().split('\n');
     expect(lines[0]).toMatch(/^run,step,wallTime,loss\.actual/);
     expect(lines.length).toBeGreaterThan(5);
+
+    const [py] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-pytorch]')]);
+    expect(py.suggestedFilename()).toMatch(/_pytorch\.py$/);
+    const script = readFileSync((await py.path())!, 'utf8');
+    expect(script.startsWith('#!/usr/bin/env python3\n')).toBe(true);
+    expect(script).toMatch(/^KEYS = \[$/m);
   }, 60_000);
 
   it('round-trips a shared link: same spec, same run', async () => {

@@ -1,6 +1,7 @@
 /**
- * A training session on the float64 CPU reference: the lab's fallback in browsers without WebGPU
- * (small models only, see CPU_MAX_WORK). Same events and semantics as `createSession`.
+ * A training session on the float64 CPU engine (src/dynamics/cpu-backend.ts): for browsers
+ * without WebGPU, and where it is faster than a software WebGPU adapter (the lab times both).
+ * Same events and semantics as `createSession`, KFAC and EKFAC included.
  */
 import type { ResolvedSpec } from '../../experiment/types';
 import type { Session, SessionOptions } from '../session-types';
@@ -9,7 +10,7 @@ import { SessionImpl } from './session';
 import { resolveSessionOptions } from './options';
 
 export async function createCpuSession(spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {
-  const o = resolveSessionOptions(opts);
+  const o = resolveSessionOptions(opts, spec);
   const backend = new CpuBackend(spec, o.linearized, o.probeExamples);
-  return SessionImpl.create(backend, spec, { ...o, closedForm: o.closedForm });
+  return SessionImpl.create(backend, spec, o);
 }

@@ -1,9 +1,15 @@
 /** Session options with their defaults, checked once (src/api/session-types.ts documents each). */
 import type { SessionOptions } from '../session-types';
+import type { ResolvedSpec } from '../../experiment/types';
+import { closedFormApplies } from '../../math/training';
 
 export type ResolvedSessionOptions = Required<SessionOptions>;
 
-export function resolveSessionOptions(opts: SessionOptions = {}): ResolvedSessionOptions {
+/**
+ * Options with defaults. `spec` (when given) turns off the closed form where it does not describe
+ * the run (`closedFormApplies`: mse and plain full-batch GD only).
+ */
+export function resolveSessionOptions(opts: SessionOptions = {}, spec?: ResolvedSpec): ResolvedSessionOptions {
   const pos = (v: number | undefined, def: number, name: string, min = 1) => {
     const x = v ?? def;
     if (!Number.isInteger(x) || x < min) throw new Error(`session option ${name}: expected an integer >= ${min}, found ${x}`);
@@ -16,7 +22,7 @@ export function resolveSessionOptions(opts: SessionOptions = {}): ResolvedSessio
     gridSize: pos(opts.gridSize, 40, 'gridSize', 2),
     topEigenvalues: pos(opts.topEigenvalues, 50, 'topEigenvalues'),
     linearized: opts.linearized ?? true,
-    closedForm: opts.closedForm ?? true,
+    closedForm: (opts.closedForm ?? true) && (!spec?.train || closedFormApplies(spec.loss, spec.train)),
     perExampleLoss: opts.perExampleLoss ?? false,
     probeExamples: pos(opts.probeExamples, 100, 'probeExamples'),
   };

@@ -14,6 +14,7 @@ import type { GpuContext } from '../../gpu/context';
 import { planOf } from '../../model/layout';
 import type { ResolvedSpec } from '../../experiment/types';
 import { DivergenceError } from '../../experiment/errors';
+import { lossDiverged } from '../../math/training';
 import type { DynamicsBackend, ModelKind } from '../../dynamics/backend';
 import { GpuBackend } from '../../dynamics/gpu-backend';
 import type { CurvatureReport, MetricEvent, Session, SessionInfo, SessionOptions } from '../session-types';
@@ -26,7 +27,7 @@ import { resolveSessionOptions, type ResolvedSessionOptions } from './options';
 
 /** Create a session on the GPU. */
 export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: SessionOptions = {}): Promise<Session> {
-  const o = resolveSessionOptions(opts);
+  const o = resolveSessionOptions(opts, spec);
   const backend = await GpuBackend.create(ctx, spec, {
     probeExamples: o.probeExamples,
     closedFormMax: o.closedForm ? 1024 : 0,
@@ -144,6 +145,8 @@ export class SessionImpl implements Session {
     const step = this.step;
     const act = snap.actual;
     const lin = snap.linearized;
+    this.checkLoss('actual', act.train.loss, step);
+    if (lin) this.checkLoss('linearized', lin.train.loss, step);
     const cf = opts.closedForm ? await this.backend.closedForm(step) : null;
     const kernelDue = opts.kernelEvery > 0 && this.events % opts.kernelEvery === 0;
     const probe = kernelDue ? await this.backend.probe(true) : null;
@@ -172,6 +175,21 @@ export class SessionImpl implements Session {
     this.engineSeconds += (performance.now() - t0) / 1000;
     return event;
   }
+
+  /**
+   * Divergence seen in the losses (`lossDiverged`): a non-finite loss, or one grown more than a
+   * millionfold over step 0, stops the session at the first event that shows it, long before the
+   * parameters overflow (which the backend's watch catches between events).
+   */
+  private checkLoss(model: ModelKind, loss: number, step: number): void {
+    const initial = (this.initialLoss[model] ??= loss);
+    if (lossDiverged(loss, initial)) {
+      const what = Number.isFinite(loss) ? `loss grew from ${initial.toPrecision(3)} to ${loss.toPrecision(3)}` : 'loss became non-finite';
+      throw new DivergenceError(step, model, this.info.stableLr, this.spec.train!.lr, what);
+    }
+  }
+
+  private readonly initialLoss: Partial<Record<ModelKind, number>> = {};
 
   learningTimes(): { actual: Float64Array; linearized: Float64Array | null } {
     return { actual: this.learned.actual!.times(), linearized: this.learned.linearized?.times() ?? null };

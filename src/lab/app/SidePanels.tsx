@@ -74,6 +74,9 @@ export function ComparePanel() {
   );
 }
 
+/** Request id of the last PyTorch script downloaded (module-level: survives a remount of the panel). */
+let downloadedScript = 0;
+
 export function SharePanel() {
   const store = useLabStore();
   const doc = useLab((s) => s.doc);
@@ -97,6 +100,14 @@ export function SharePanel() {
   };
   const exportCsv = () => downloadText(runCsv(store.getState().runs), 'tangent-lab-run.csv', 'text/csv');
   const exportSpec = () => downloadText(JSON.stringify(doc, null, 2), 'tangent-lab-spec.json', 'application/json');
+  const exportPending = useLab((s) => s.exportPending);
+  const pytorchScript = useLab((s) => s.pytorchScript);
+  useEffect(() => {
+    if (pytorchScript && pytorchScript.requestId > downloadedScript) {
+      downloadedScript = pytorchScript.requestId;
+      downloadText(pytorchScript.script, pytorchScript.filename, 'text/x-python');
+    }
+  }, [pytorchScript]);
   const onImport = async (file: File | undefined) => {
     if (!file) return;
     try {
@@ -137,6 +148,15 @@ export function SharePanel() {
         </button>
         <button type="button" onClick={exportSpec} data-testid="export-spec">
           Spec JSON
+        </button>
+        <button
+          type="button"
+          onClick={() => store.getState().exportPytorch()}
+          disabled={exportPending !== null}
+          title="A standalone Python program (torch ≥ 1.13 and numpy) with this run's model, θ₀ and data embedded, computing the headless runner's results: python3 script.py --out result.json [--device cuda]; --scale explains how to grow n and the width."
+          data-testid="export-pytorch"
+        >
+          {exportPending !== null ? 'Exporting…' : 'PyTorch script'}
         </button>
       </div>
       <div className="param">
