@@ -9,6 +9,7 @@
  */
 import type { ResolvedSpec } from '../experiment/types';
 import { planOf } from '../model/layout';
+import { errorCode } from '../experiment/errors';
 import type { BackendDecision, BackendKind, BackendMode, LabSessionOptions } from './protocol';
 
 /** The part of a backend the choice needs (worker-host.ts's LabBackend has it). */
@@ -50,11 +51,17 @@ export async function measureRate(backend: TimedBackend, spec: ResolvedSpec, opt
     await session.advance(1);
     let steps = 0;
     const t0 = now();
-    while ((steps === 0 || now() - t0 < budgetMs) && session.step < total) {
-      const before = session.step;
-      await session.advance(every - (session.step % every));
-      if (session.step === before) break;
-      steps += session.step - before;
+    try {
+      while ((steps === 0 || now() - t0 < budgetMs) && session.step < total) {
+        const before = session.step;
+        await session.advance(every - (session.step % every));
+        if (session.step === before) break;
+        steps += session.step - before;
+      }
+    } catch (e) {
+      // A run that diverges while timed (too large a learning rate) was timed until then: the
+      // speed is what is measured, the divergence is the run's own business.
+      if (errorCode(e) !== 'divergence' || steps === 0) throw e;
     }
     const seconds = (now() - t0) / 1000;
     return { stepsPerSecond: seconds > 0 ? steps / seconds : Infinity, steps };

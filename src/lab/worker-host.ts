@@ -96,16 +96,17 @@ export function imageSamples(spec: ResolvedSpec, perClass = 2, max = 20): ImageS
   const d = meta.shape[0] * meta.shape[1] * meta.shape[2];
   const labels = splitClasses(spec.data.labels, spec.data.y, spec.data.n, spec.data.c);
   const count = new Map<number, number>();
-  const images: Float32Array[] = [];
-  const out: number[] = [];
-  for (let i = 0; i < spec.data.n && images.length < max; i++) {
+  const picked: number[] = [];
+  for (let i = 0; i < spec.data.n && picked.length < max; i++) {
     const l = labels ? labels[i] : 0;
     if ((count.get(l) ?? 0) >= perClass) continue;
     count.set(l, (count.get(l) ?? 0) + 1);
-    images.push(Float32Array.from(spec.data.x.subarray(i * d, (i + 1) * d)));
-    out.push(l);
+    picked.push(i);
   }
-  return { shape: meta.shape, images, labels: out, classNames: meta.classNames };
+  // In class order, as a legend of the classes.
+  const label = (i: number) => (labels ? labels[i] : 0);
+  picked.sort((a, b) => label(a) - label(b) || a - b);
+  return { shape: meta.shape, images: picked.map((i) => Float32Array.from(spec.data.x.subarray(i * d, (i + 1) * d))), labels: picked.map(label), classNames: meta.classNames };
 }
 
 export class WorkerHost {
@@ -321,10 +322,14 @@ export class WorkerHost {
       if (measured) rates.webgpu = measured.stepsPerSecond;
       else note = `WebGPU needed more than ${(WARMUP_LIMIT_MS / 1000).toFixed(0)} s to set it up`;
     } catch (e) {
-      if (rates.cpu === null) throw e;
       note = `WebGPU failed on it: ${errorMessage(e)}`;
     }
-    if (rates.cpu === null && rates.webgpu === null) return;
+    // Neither could be timed (e.g. the run diverges at once): keep the default choice; the
+    // runs themselves will report what is wrong.
+    if (rates.cpu === null && rates.webgpu === null) {
+      this.setDecision(decision);
+      return;
+    }
     const d = timedDecision(this.gpuState(), this.cpu.adapter, rates, note);
     this.timed.set(key, d);
     this.setDecision(d);

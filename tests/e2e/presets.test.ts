@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { OUT, buildAndServe, exportCsv, launch, linkTo, openPage, waitReady, waitStatus, type LabWindow } from './harness';
+import { OUT, buildAndServe, download, exportCsv, launch, linkTo, openPage, openSettings, waitReady, waitStatus, type LabWindow } from './harness';
 import { FULL, presetDoc } from './preset-runs';
 import { decreasing, increasing, lazyVsHasty, ntkAlignment, optimizerRace, parseMetricsCsv, widerIsLazier, col, run } from './claims';
 import { PRESETS } from '../../src/lab/presets';
@@ -90,9 +90,26 @@ describe(`presets make their point (${FULL ? 'full size' : 'reduced size'}) on t
     const { csv, page, seconds, backend } = await runPreset('ekfac-vs-kfac');
     const c = optimizerRace(parseMetricsCsv(csv));
     timings['ekfac-vs-kfac'] = { seconds, backend, claim: c.final };
-    c.steps.forEach((t, i) => expect(c.loss.EKFAC[i], `step ${t}`).toBeLessThan(c.loss.SGD[i]));
+    expect(c.steps.length).toBeGreaterThan(5);
+    c.steps.forEach((t, i) => {
+      expect(c.loss.EKFAC[i], `step ${t}`).toBeLessThan(c.loss.SGD[i]);
+      expect(c.loss.EKFAC[i], `step ${t}`).toBeLessThan(c.loss.KFAC[i]);
+    });
+    // the curvature plots, measured at the last step: EKFAC's error is never the larger
+    await page.waitForFunction(() => (window as unknown as LabWindow).tangentLab.store.getState().runs.every((r: { curvature: unknown }) => r.curvature !== null), null, { timeout: 120_000 });
+    await openSettings(page);
+    const json = JSON.parse((await download(page, 'export-json')).text);
+    for (const r of json.runs) for (const l of r.curvature.layers) expect(l.frobErrEkfac, `${r.label} layer ${l.index}`).toBeLessThanOrEqual(l.frobErrKfac * (1 + 1e-9));
+    for (const id of ['curvature_err', 'curvature_spectra']) {
+      await page.locator(`[data-testid=plot-${id}]`).scrollIntoViewIfNeeded();
+      await page.waitForFunction((pid) => Number(document.querySelector(`[data-testid=plot-${pid}]`)?.getAttribute('data-points') ?? 0) > 0, id, { timeout: 30_000 });
+    }
+    const legend = await page.$$eval('[data-testid=plot-curvature_spectra] .legendtext', (ts) => ts.map((t) => t.textContent));
+    expect(legend).toEqual(expect.arrayContaining(['exact', 'KFAC', 'EKFAC']));
+    await page.screenshot({ path: resolve(OUT, `preset-ekfac-vs-kfac-curvature${FULL ? '-full' : ''}.png`) });
     const blurb = PRESETS.find((p) => p.id === 'ekfac-vs-kfac')!.blurb;
-    expect(await page.textContent('[data-testid=preset-note]').catch(() => blurb)).toContain('KFAC');
+    expect(blurb).toMatch(/KFAC/);
+    if (FULL) expect(await page.textContent('[data-testid=preset-note]')).toContain(blurb);
     await page.context().close();
   }, 900_000);
 

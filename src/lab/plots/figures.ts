@@ -152,7 +152,8 @@ function styleKey(theme: Theme, styles: LineStyle[]): Trace[] {
     name: st.name,
     legendgroup: `style:${st.name}`,
     line: { color: colors[theme].key, dash: st.dash, width: st.width ?? 2 },
-    marker: st.symbol ? { symbol: st.symbol, size: 7, color: colors[theme].key } : undefined,
+    // (no `marker: undefined`: plotly reads the key's presence)
+    ...(st.symbol ? { marker: { symbol: st.symbol, size: 7, color: colors[theme].key } } : {}),
     showlegend: true,
     hoverinfo: 'skip',
   }));
@@ -773,7 +774,7 @@ const curvatureSpectra: FigureDef = {
           showlegend: k.key === 'exact',
           hovertemplate: `layer ${li + 1} ${k.name}: λ<sub>%{x}</sub> = %{y:.3g}<extra></extra>`,
           line: { color: PALETTE[li % PALETTE.length], dash: k.dash, width: 1.5 },
-          marker: k.symbol ? { symbol: k.symbol, size: 6, color: PALETTE[li % PALETTE.length], maxdisplayed: Math.ceil(ev.length / every) } : undefined,
+          ...(k.symbol ? { marker: { symbol: k.symbol, size: 6, color: PALETTE[li % PALETTE.length], maxdisplayed: Math.ceil(ev.length / every) } } : {}),
         });
       }
     });
