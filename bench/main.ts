@@ -1,7 +1,7 @@
 /**
  * Benchmark runner (`npm run bench`, through scripts/lab.mjs): benchmarks, not timed tests.
  *
- *   npm run bench                      every suite, in registry order
+ *   npm run bench                      every suite, in registry order (infinite: npm run bench -- infinite)
  *   npm run bench -- matmul ntk        some suites
  *   npm run bench -- ntk --quick       options are passed to every selected suite
  *
@@ -14,6 +14,7 @@ import { benchNtk } from './ntk';
 import { benchEigh } from './eigh';
 import { benchKfac } from './kfac';
 import { benchTraining } from './training';
+import { benchInfinite } from './infinite';
 import { benchGpu, fmtMs } from './util';
 
 type Suite = (ctx: GpuContext, args: string[]) => Promise<string[]>;
@@ -25,6 +26,7 @@ const SUITES: Record<string, { what: string; run: Suite }> = {
   eigh: { what: 'batched Jacobi eigensolver vs the f64 reference', run: benchEigh },
   kfac: { what: 'KFAC / EKFAC factors, eigenbases and natural-gradient steps', run: benchKfac },
   training: { what: 'Lazy vs Hasty training throughput vs the f64 CPU engine', run: benchTraining },
+  infinite: { what: 'infinite-width NNGP / NTK / CNTK on the GPU vs the f64 CPU twin (CNN and tanh MLP on digits)', run: benchInfinite },
 };
 
 function usage(): string {

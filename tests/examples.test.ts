@@ -14,6 +14,7 @@ import { createSession } from '../src/api/session/session';
 import { createCpuSession } from '../src/api/session/cpu-session';
 import type { ExperimentSpec } from '../src/experiment/types';
 import { resolveRaceSpec, runRace, type RaceFile } from '../src/experiments/optimizer-race';
+import { runConvergence, validateConvergence } from '../src/experiments/infinite-convergence';
 
 const dir = resolve(__dirname, '../examples');
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
@@ -66,6 +67,13 @@ describe('examples run (reduced size)', () => {
           const staleBasis = settings.optimizer === 'ekfac' && (settings.eig_every ?? 1) > 1;
           expect(rel(c.records[1].loss, events[events.length - 1].actual.loss), `${c.label} after one epoch`).toBeLessThan(staleBasis ? 3e-2 : 1e-4);
         }
+      } else if (raw.convergence) {
+        // The empirical NTK against the analytic one at two small widths, one seed.
+        expect(() => validateConvergence(raw)).not.toThrow();
+        const small = validateConvergence({ ...raw, convergence: { widths: [8, 32], seeds: 1 }, spec: shrink(raw.spec, 0) });
+        const res = await runConvergence(ctx, small, { imageSet: loadImageSetFromDisk });
+        expect(res.rows.map((r) => r.width)).toEqual([8, 32]);
+        for (const r of res.rows) expect(r.mean > 0 && Number.isFinite(r.mean)).toBe(true);
       } else {
         // The full-size spec validates as written.
         expect(() => validateSpec(raw, { imageSet: loadImageSetFromDisk })).not.toThrow();

@@ -63,7 +63,8 @@ const frobPairs = (kfac: readonly KfacLayerResult[]) => kfac.map((l) => [l.frob_
 
 describe('kfac key on every fixture, within the README tolerances', () => {
   const publicDir = fixtureDirs()[0];
-  for (const file of fixtureFiles()) {
+  // Every fixture with a `kfac` key (the infinite_* fixtures hold only `infinite`).
+  for (const file of fixtureFiles().filter((f) => loadFixture(f).expected.kfac !== undefined)) {
     // The runner's solver (f64) on every fixture; the WGSL Jacobi on the public ones only: its
     // EKFAC errors grow with the factor size and pass 3e-5 only up to widths of about 50.
     const solvers = dirname(file) === publicDir ? (['cpu', 'gpu'] as const) : (['cpu'] as const);
@@ -91,7 +92,7 @@ describe('the EKFAC paper claim on the fixtures themselves', () => {
     for (const file of fixtureFiles()) {
       const fx = loadFixture(file);
       // An exactly Kronecker layer (last linear layer under mse) has kfac error 0 and ekfac error ~1e-15.
-      for (const [e, k, f] of frobPairs(fx.expected.kfac as KfacLayerResult[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
+      for (const [e, k, f] of frobPairs((fx.expected.kfac ?? []) as KfacLayerResult[])) expect(e).toBeLessThanOrEqual(k + 1e-12 * f);
     }
   });
 });

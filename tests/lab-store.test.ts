@@ -28,7 +28,7 @@ function event(step: number, withKernel = true): MetricEvent {
       ? { uncentered: 0.5, centered: 0.2, ntk_uncentered: 0.45, ntk_centered: 0.1 + step * 1e-3, per_layer_uncentered: per, per_layer_centered: per, per_layer_ntk_uncentered: per, per_layer_ntk_centered: per }
       : null,
     spectrum: withKernel ? { eigenvalues: [10 + step, 3, 1, 0.1], effectiveRank: 2.5, traceRatio: { '1': 0.7, '5': 1, '10': 1 }, stableLr: 0.8 } : null,
-    movement: withKernel ? { ntkSimilarityToInit: 1 - step * 1e-3, ntkSimilarityToInitCentered: 1 - step * 2e-3, reluSignSimilarity: 0.99 } : null,
+    movement: withKernel ? { ntkSimilarityToInit: 1 - step * 1e-3, ntkSimilarityToInitCentered: 1 - step * 2e-3, reluSignSimilarity: 0.99, ntkDistanceToInfinite: null } : null,
     grid: {
       size: 4,
       extent: { xMin: -1, xMax: 1, yMin: -1, yMax: 1 },
@@ -36,13 +36,16 @@ function event(step: number, withKernel = true): MetricEvent {
       linearized: Float32Array.from({ length: 16 }, (_, i) => Math.cos(i)),
       deltaLoss: Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 8),
       milestone: 0.3,
+      infinite: null,
     },
     kernel: null,
     perExampleLoss: null,
+    infinite: null,
+    gapToInfinite: null,
   };
 }
 
-const info = { adapter: 'fake', P: 10, n: 4, nTest: 2, c: 1, layers: [{ index: 0, type: 'dense', paramSize: 10 }], groups: [{ name: 'easy', size: 2 }, { name: 'hard', size: 2 }], stableLr: 0.8, points2d: { x: new Float32Array([0, 1]), y: new Float32Array([1, 0]), label: new Int32Array([0, 1]), testX: new Float32Array(0), testY: new Float32Array(0), testLabel: new Int32Array(0) } };
+const info = { adapter: 'fake', P: 10, n: 4, nTest: 2, c: 1, layers: [{ index: 0, type: 'dense', paramSize: 10 }], groups: [{ name: 'easy', size: 2 }, { name: 'hard', size: 2 }], stableLr: 0.8, infinite: null, infiniteReason: 'standard parameterization', points2d: { x: new Float32Array([0, 1]), y: new Float32Array([1, 0]), label: new Int32Array([0, 1]), testX: new Float32Array(0), testY: new Float32Array(0), testLabel: new Int32Array(0) } };
 
 const facts = { theta0Norm: 2, samples: null };
 const decision = (o: Partial<BackendDecision> = {}): BackendDecision => ({ kind: 'webgpu', adapter: 'fake', mode: 'auto', reason: 'a hardware WebGPU adapter', rates: null, gpuAdapter: 'fake', gpuSoftware: false, gpuError: null, ...o });

@@ -15,7 +15,7 @@ import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
 
 function event(step: number): MetricEvent {
   const m = { loss: 1 / (1 + step), lossTest: 1.2 / (1 + step), accuracy: 0.5, accuracyTest: 0.5, paramDistance: step * 0.01, groupLoss: null };
-  return { step, wallTime: step * 1e-3, actual: m, linearized: m, closedForm: null, gap: { train: 0.01 * step, test: null }, alignment: null, spectrum: null, movement: null, grid: null, kernel: null, perExampleLoss: null };
+  return { step, wallTime: step * 1e-3, actual: m, linearized: m, closedForm: null, gap: { train: 0.01 * step, test: null }, alignment: null, spectrum: null, movement: null, grid: null, kernel: null, perExampleLoss: null, infinite: null, gapToInfinite: null };
 }
 
 class FakeSession implements Session {
@@ -28,7 +28,7 @@ class FakeSession implements Session {
     readonly divergeAt: number | null,
     readonly stepMs = 0,
   ) {
-    this.info = { adapter: 'fake', P: 10, n: spec.data.n, nTest: spec.data.nTest, c: spec.data.c, layers: [], groups: [], stableLr: 1, points2d: null };
+    this.info = { adapter: 'fake', P: 10, n: spec.data.n, nTest: spec.data.nTest, c: spec.data.c, layers: [], groups: [], stableLr: 1, infinite: null, infiniteReason: null, points2d: null };
   }
   async advance(k: number, signal?: AbortSignal) {
     const out: MetricEvent[] = [];

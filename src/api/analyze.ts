@@ -163,7 +163,7 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
       want = new Set([...opts.keys].filter((k) => keyApplies(k, spec)));
       explicit = true;
     } else {
-      const r = requestedKeys(spec, a.P);
+      const r = requestedKeys(spec, a.P, false);
       want = new Set(r.keys);
       explicit = r.explicit;
       if (!explicit && a.P > spec.options.fisher_max_params) {

@@ -37,6 +37,11 @@ export interface MovementMetrics {
   ntkSimilarityToInitCentered: number;
   /** Null when the model has no relu layer. */
   reluSignSimilarity: number | null;
+  /**
+   * Relative distance of the current empirical NTK to the analytic infinite-width one on the probe
+   * examples, ||K - Theta (x) I_c||_F / ||Theta (x) I_c||_F (null without an infinite-width model).
+   */
+  ntkDistanceToInfinite: number | null;
 }
 
 /** Model outputs on a regular grid over a 2-D input box (decision maps, Delta-loss maps). */
@@ -47,6 +52,8 @@ export interface GridMetrics {
   /** Per grid point: P(class 1) / the output for one output, or the argmax class otherwise. */
   actual: Float32Array;
   linearized: Float32Array | null;
+  /** The infinite-width predictor's map (null without an infinite-width model). */
+  infinite: Float32Array | null;
   /**
    * Per-point loss of actual minus linearized against the true labels, both taken when their
    * mean training loss first reached `milestone` (matched training loss, as in Lazy vs Hasty);
@@ -67,6 +74,14 @@ export interface MetricEvent {
   closedForm: ModelMetrics | null;
   /** Function-space gap: RMS over examples and outputs of h - h_lin (train, test). */
   gap: { train: number; test: number | null } | null;
+  /**
+   * The infinite-width network (NTK-parameterized models with an infinite-width limit, fixture
+   * README section 13): the mean predictor of the infinite-width limit trained in function space
+   * with the session's learning rate, batches and momentum, from h = 0.
+   */
+  infinite: ModelMetrics | null;
+  /** Function-space gaps to the infinite-width predictor: RMS of h - h_inf for the actual and linearized models. */
+  gapToInfinite: { actual: { train: number; test: number | null }; linearized: { train: number; test: number | null } | null } | null;
   /** Alignment of the actual model's current tangent kernel (the linearized one's is constant). */
   alignment: AlignmentMetrics | null;
   spectrum: SpectrumMetrics | null;
@@ -93,6 +108,13 @@ export interface SessionInfo {
   groups: { name: string; size: number }[];
   /** Stability bound of GD at theta_0, 2n / lambda_max. */
   stableLr: number;
+  /**
+   * The infinite-width network, when the model has one (null otherwise, `reason` says why):
+   * the eigenvalues (descending) of Theta (x) I_c on the probe examples, for the spectrum plot.
+   */
+  infinite: { spectrum: number[] } | null;
+  /** Why there is no infinite-width network (null when there is one). */
+  infiniteReason: string | null;
   /** The training inputs and labels for scatter plots (2-D data only). */
   points2d: { x: Float32Array; y: Float32Array; label: Int32Array; testX: Float32Array; testY: Float32Array; testLabel: Int32Array } | null;
 }
@@ -127,6 +149,8 @@ export interface SessionOptions {
   perExampleLoss?: boolean;
   /** Training examples used by the kernel probes (alignment, spectrum, movement). Default 100. */
   probeExamples?: number;
+  /** Also train the infinite-width network when the model has an infinite-width limit (default true). */
+  infinite?: boolean;
 }
 
 export { DivergenceError } from '../experiment/errors';

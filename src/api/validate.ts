@@ -22,8 +22,6 @@ import {
   type Activation,
 } from '../experiment/types';
 
-
-
 /** Largest sizes accepted at all, so a hostile spec cannot ask for absurd allocations. */
 export const HARD_LIMITS = {
   layers: 64,

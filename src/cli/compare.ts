@@ -8,7 +8,8 @@
  * - `frob_err_kfac`, `frob_err_ekfac`: `|x - ref| / frob_exact` of the same layer;
  * - spectrum eigenvalues: max abs error / lambda_max;
  * - `relu_sign_similarity`: absolute error at most one flipped pair, `1 / (n U)`;
- * - integer metadata (layer_index, offsets, sizes, checkpoints) and strings: exact.
+ * - integer metadata (layer_index, offsets, sizes, checkpoints, steps) and strings: exact;
+ * - `infinite.*` (README section 13): normalized max error, 1e-4.
  *
  * It also checks that the key sets and shapes are identical. Used by the tests and by
  * `npm run lab -- compare`.
@@ -53,7 +54,11 @@ export function toleranceFor(path: string, opts: CompareOptions = {}): { tol: nu
   const inTrain = p.startsWith('train.');
   let tol: number;
   let metric: 'norm' | 'scalar' | 'frob' | 'eig' | 'count' = 'norm';
-  if (inTrain) {
+  if (p.startsWith('infinite')) {
+    // README section 13: kernels and function-space training, normalized max error (training
+    // arrays over all checkpoints together).
+    tol = 1e-4;
+  } else if (inTrain) {
     if (p.startsWith('train.closed_form')) tol = 5e-5;
     else if (last === 'relu_sign_similarity') {
       metric = 'count';
@@ -101,7 +106,7 @@ export function toleranceFor(path: string, opts: CompareOptions = {}): { tol: nu
   return { tol, metric };
 }
 
-const INTEGER_KEYS = new Set(['layer_index', 'param_offset', 'param_size', 'out', 'fan_in_plus_1', 'spatial_positions', 'checkpoints']);
+const INTEGER_KEYS = new Set(['layer_index', 'param_offset', 'param_size', 'out', 'fan_in_plus_1', 'spatial_positions', 'checkpoints', 'steps']);
 
 function flatten(v: unknown, shape: number[], out: number[], path: string, failures: Mismatch[], depth = 0): void {
   if (Array.isArray(v)) {

@@ -4,6 +4,7 @@
  * The session logic (events, groups, grids, milestones) is written once against this interface.
  */
 import type { ProbeResult } from './probes';
+import type { InfiniteKernels, InputSet } from '../model/infinite-plan';
 
 export type ModelKind = 'actual' | 'linearized';
 
@@ -58,6 +59,12 @@ export interface DynamicsBackend {
   readonly initialProbe: ProbeResult;
   /** 2n / lambda_max at theta0 (metric-weighted kernel). */
   stableLr(): Promise<number>;
+  /**
+   * The analytic infinite-width NNGP / NTK of the spec's model (fixture README section 13) on
+   * the training inputs and, against them, on each extra input set (test points, a grid).
+   * Throws the spec's `infiniteProblem` when the model has no infinite-width limit.
+   */
+  infiniteKernels(extras: InputSet[]): Promise<InfiniteKernels>;
   /** Closed-form lazy outputs after t steps (mse only; null otherwise). */
   closedForm(t: number): Promise<{ train: Float64Array; test: Float64Array | null } | null>;
   dispose(): void;

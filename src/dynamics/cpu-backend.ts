@@ -25,8 +25,10 @@ import {
 } from '../math/training';
 import type { BackendSnapshot, DynamicsBackend, Evaluation, ModelKind, ModelSnapshot, ProbeWithSpectrum } from './backend';
 import type { ProbeResult } from './probes';
-import { BatchSchedule } from './trainer';
+import { BatchSchedule } from '../math/training';
 import { NaturalGradient64 } from '../reference/natural-gradient';
+import { infiniteKernelsRef } from '../reference/infinite';
+import { infinitePlan, type InfiniteKernels, type InputSet } from '../model/infinite-plan';
 
 /**
  * Largest model the CPU backend accepts (parameters x training examples): about a second per
@@ -227,6 +229,11 @@ export class CpuBackend implements DynamicsBackend {
     const { n, c } = { n: this.spec.data.n, c: this.plan.c };
     const K = ntkFromSignals(this.fw0, jacobianSignals(this.fw0)).K;
     return stableLearningRate(K, initialOutputs(this.fw0.output, this.spec.train!.alpha), n, c, this.spec.loss);
+  }
+
+  async infiniteKernels(extras: InputSet[]): Promise<InfiniteKernels> {
+    const d = this.spec.data;
+    return infiniteKernelsRef(infinitePlan(this.spec.model), { x: d.x, n: d.n }, extras);
   }
 
   async closedForm(t: number): Promise<{ train: Float64Array; test: Float64Array | null } | null> {

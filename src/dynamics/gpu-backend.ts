@@ -13,6 +13,8 @@ import { ClosedForm } from './closed-form';
 import { stableLearningRate } from './stability';
 import { eigvalsSym } from '../math/linalg';
 import type { BackendSnapshot, DynamicsBackend, ModelKind, ProbeWithSpectrum } from './backend';
+import { infinitePlan, type InfiniteKernels, type InputSet } from '../model/infinite-plan';
+import { infiniteKernels } from '../geometry/infinite-kernels';
 
 export interface GpuBackendOptions {
   /** Examples used by the kernel probes (the NTK-alignment paper used 100). */
@@ -118,6 +120,11 @@ export class GpuBackend implements DynamicsBackend {
 
   stableLr(): Promise<number> {
     return stableLearningRate(this.ctx, this.trainer.model, this.trainer.state0, this.trainer.theta0, this.spec.loss, this.trainer.alpha);
+  }
+
+  infiniteKernels(extras: InputSet[]): Promise<InfiniteKernels> {
+    const d = this.spec.data;
+    return infiniteKernels(this.ctx, infinitePlan(this.spec.model), { x: d.x, n: d.n }, extras);
   }
 
   async closedForm(t: number) {

@@ -30,9 +30,9 @@ import { reducePartials } from '../ops/reduce';
 import { NonFiniteWatch } from '../ops/update';
 import { NaturalGradient, type NaturalGradientOptions } from '../curvature/optimizer';
 import type { ResolvedSpec, ResolvedTrain } from '../experiment/types';
-import { Rng } from '../util/rng';
 import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
 import type { BackendSnapshot, Evaluation, ModelKind, ModelSnapshot } from './backend';
+import { BatchSchedule } from '../math/training';
 
 export type { ModelKind } from './backend';
 
@@ -40,34 +40,6 @@ function mean(a: ArrayLike<number>, n: number): number {
   let s = 0;
   for (let i = 0; i < n; i++) s += a[i];
   return s / n;
-}
-
-/** Minibatch order: a seeded permutation per epoch, batches in order, the last one possibly short. */
-export class BatchSchedule {
-  private order: number[] = [];
-  private pos = 0;
-  private readonly rng: Rng;
-
-  constructor(
-    readonly n: number,
-    readonly batchSize: number,
-    seed: number,
-  ) {
-    this.rng = new Rng(seed ^ 0x5eed);
-  }
-
-  /** Indices of the next batch. */
-  next(): number[] {
-    if (this.batchSize >= this.n) return Array.from({ length: this.n }, (_, i) => i);
-    if (this.pos >= this.order.length) {
-      this.order = Array.from({ length: this.n }, (_, i) => i);
-      this.rng.shuffle(this.order);
-      this.pos = 0;
-    }
-    const b = this.order.slice(this.pos, this.pos + this.batchSize);
-    this.pos += this.batchSize;
-    return b;
-  }
 }
 
 interface ModelState {

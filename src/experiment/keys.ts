@@ -22,6 +22,7 @@ export const RESULT_KEYS = [
   'fisher_frobenius',
   'kfac',
   'train',
+  'infinite',
 ] as const;
 export type ResultKey = (typeof RESULT_KEYS)[number];
 
@@ -52,13 +53,17 @@ export function keyApplies(key: ResultKey, spec: KeyFacts): boolean {
 /**
  * The keys to compute, in `RESULT_KEYS` order: `spec.compute` when given (keys that cannot apply
  * dropped), else every key that applies except the dense `fisher` when the model has more than
- * `options.fisher_max_params` parameters (`P`). `explicit` says whether the spec chose them.
+ * `options.fisher_max_params` parameters (`P`), and `infinite` unless the model has an
+ * infinite-width limit the runner can compute (`infiniteApplies`: `infiniteProblem(spec)` of
+ * src/model/infinite-plan.ts is null). `explicit` says whether the spec chose them.
  */
-export function requestedKeys(spec: KeyFacts, P: number): { keys: ResultKey[]; explicit: boolean } {
+export function requestedKeys(spec: KeyFacts, P: number, infiniteApplies: boolean): { keys: ResultKey[]; explicit: boolean } {
   if (spec.compute) {
     const asked = new Set(spec.compute);
     return { keys: RESULT_KEYS.filter((k) => asked.has(k) && keyApplies(k, spec)), explicit: true };
   }
-  const keys = RESULT_KEYS.filter((k) => keyApplies(k, spec) && !(k === 'fisher' && P > spec.options.fisher_max_params));
+  const keys = RESULT_KEYS.filter(
+    (k) => keyApplies(k, spec) && !(k === 'fisher' && P > spec.options.fisher_max_params) && !(k === 'infinite' && !infiniteApplies),
+  );
   return { keys, explicit: false };
 }

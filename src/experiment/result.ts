@@ -96,6 +96,15 @@ export interface TrainResult {
   closed_form?: { outputs: number[][][]; outputs_test?: number[][][] };
 }
 
+/** The infinite-width kernels and the function-space training of their predictor (README section 13). */
+export interface InfiniteResult {
+  nngp: number[][];
+  ntk: number[][];
+  nngp_test?: number[][];
+  ntk_test?: number[][];
+  train?: { outputs: number[][][]; outputs_test?: number[][][]; loss: number[]; loss_test?: number[]; steps: number[] };
+}
+
 /** Every result key, typed; a key that was not computed is absent. */
 export interface AnalysisResult {
   theta?: ArrayLike<number>;
@@ -117,6 +126,7 @@ export interface AnalysisResult {
   fisherFrobenius?: number;
   kfac?: KfacLayerResult[];
   train?: TrainResult;
+  infinite?: InfiniteResult;
 }
 
 /** The field of `AnalysisResult` that holds each result key. */
@@ -140,6 +150,7 @@ export const RESULT_FIELD: { readonly [K in ResultKey]: keyof AnalysisResult } =
   fisher_frobenius: 'fisherFrobenius',
   kfac: 'kfac',
   train: 'train',
+  infinite: 'infinite',
 };
 
 const isMatrix = (v: unknown): v is Matrix => typeof v === 'object' && v !== null && 'rows' in v && 'cols' in v && 'data' in v;

@@ -20,6 +20,7 @@ import program from './pytorch-program.py?raw';
 import { version as LAB_VERSION } from '../../package.json';
 import { planOf, type ModelPlan } from '../model/layout';
 import { requestedKeys } from '../experiment/keys';
+import { infiniteProblem } from '../model/infinite-plan';
 import type { ResolvedSpec } from '../experiment/types';
 
 /** A spec the exporter cannot turn into a script (one-line reason). */
@@ -75,7 +76,7 @@ export function exportPlan(spec: ResolvedSpec): ExportPlan {
   const notes: string[] = [];
   // The runner's keys (src/experiment/keys.ts); a key the runner knows and the script does not
   // compute is skipped with a note, or refused when compute asks for it.
-  const { keys, explicit } = requestedKeys(spec, P);
+  const { keys, explicit } = requestedKeys(spec, P, infiniteProblem(spec) === null);
   const wanted = new Set<string>();
   for (const key of keys) {
     if (!(EXPORTED_KEYS as readonly string[]).includes(key)) {

@@ -189,6 +189,41 @@ export function splitClasses(labels: Int32Array | null, y: ArrayLike<number>, n:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Minibatches
+
+/**
+ * Minibatch order: a seeded permutation per epoch, batches in order, the last one possibly short;
+ * every batch is all n examples when `batchSize >= n`. Every model of a session (actual,
+ * linearized, infinite-width) and both engines draw the same batches from the same seed.
+ */
+export class BatchSchedule {
+  private order: number[] = [];
+  private pos = 0;
+  private readonly rng: Rng;
+
+  constructor(
+    readonly n: number,
+    readonly batchSize: number,
+    seed: number,
+  ) {
+    this.rng = new Rng(seed ^ 0x5eed);
+  }
+
+  /** Indices of the next batch. */
+  next(): number[] {
+    if (this.batchSize >= this.n) return Array.from({ length: this.n }, (_, i) => i);
+    if (this.pos >= this.order.length) {
+      this.order = Array.from({ length: this.n }, (_, i) => i);
+      this.rng.shuffle(this.order);
+      this.pos = 0;
+    }
+    const b = this.order.slice(this.pos, this.pos + this.batchSize);
+    this.pos += this.batchSize;
+    return b;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Updates
 
 export interface UpdateRule {

@@ -63,6 +63,41 @@ export function activateDeriv(act: Activation, z: number): number {
   }
 }
 
+/**
+ * `act(s)` and `act'(s)` of a whole layer, one loop per activation (the CPU engine's hot loop:
+ * no per-element dispatch on the activation). Same values as `activate` / `activateDeriv`.
+ */
+function activateAll(act: Activation, s: Float64Array, out: Float64Array, d: Float64Array): void {
+  const len = s.length;
+  switch (act) {
+    case 'linear':
+      out.set(s);
+      d.fill(1);
+      return;
+    case 'relu':
+      for (let i = 0; i < len; i++) {
+        const z = s[i];
+        out[i] = z > 0 ? z : 0;
+        d[i] = z > 0 ? 1 : 0;
+      }
+      return;
+    case 'tanh':
+      for (let i = 0; i < len; i++) {
+        const t = Math.tanh(s[i]);
+        out[i] = t;
+        d[i] = 1 - t * t;
+      }
+      return;
+    case 'sigmoid':
+      for (let i = 0; i < len; i++) {
+        const g = 1 / (1 + Math.exp(-s[i]));
+        out[i] = g;
+        d[i] = g * (1 - g);
+      }
+      return;
+  }
+}
+
 /** Augmented width `m = fanIn + 1` of a parametrized layer. */
 export const augWidth = (l: ParamLayerPlan): number => l.fanIn + 1;
 
@@ -145,6 +180,19 @@ function affine(l: ParamLayerPlan, theta: Float64Array, P: Float64Array, n: numb
   const T = l.positions;
   const out = l.out;
   const s = new Float64Array(n * out * T);
+  if (T === 1) {
+    // Dense: one dot product per (example, unit), both operands contiguous.
+    for (let i = 0; i < n; i++) {
+      const p = i * m;
+      for (let o = 0; o < out; o++) {
+        const wo = l.offset + o * m;
+        let acc = 0;
+        for (let a = 0; a < m; a++) acc += theta[wo + a] * P[p + a];
+        s[i * out + o] = acc;
+      }
+    }
+    return s;
+  }
   for (let i = 0; i < n; i++)
     for (let t = 0; t < T; t++) {
       const p = (i * T + t) * m;
@@ -213,10 +261,7 @@ export function forward(plan: ModelPlan, theta: Float64Array, x: Float64Array, n
         const s = affine(layer, theta, P, n);
         const next = new Float64Array(s.length);
         const d = new Float64Array(s.length);
-        for (let i = 0; i < s.length; i++) {
-          next[i] = activate(layer.activation, s[i]);
-          d[i] = activateDeriv(layer.activation, s[i]);
-        }
+        activateAll(layer.activation, s, next, d);
         patches.push(P);
         pre.push(s);
         deriv.push(d);
@@ -260,8 +305,23 @@ export function backwardSignals(fw: Forward, cot: Float64Array, rows: number, ro
         }
         signals[layer.paramIndex] = S;
         if (layer.paramIndex === 0) return signals; // nothing below needs a cotangent
-        // Cotangent of the patches: gP[r*T + t, a] = sum_o W~[o, a] S[r, o, t].
         const m = augWidth(layer);
+        if (layer.kind === 'dense') {
+          // Dense: the input cotangent is wMul * S W directly (no patch cotangent to fold back).
+          const gIn = new Float64Array(rows * layer.fanIn);
+          for (let r = 0; r < rows; r++) {
+            const dst = r * layer.fanIn;
+            for (let o = 0; o < layer.out; o++) {
+              const v = layer.wMul * S[r * layer.out + o];
+              if (v === 0) continue;
+              const wo = layer.offset + o * m;
+              for (let a = 0; a < layer.fanIn; a++) gIn[dst + a] += v * theta[wo + a];
+            }
+          }
+          g = gIn;
+          break;
+        }
+        // Cotangent of the patches: gP[r*T + t, a] = sum_o W~[o, a] S[r, o, t].
         const T = layer.positions;
         const gP = new Float64Array(rows * T * m);
         for (let r = 0; r < rows; r++)
@@ -390,7 +450,19 @@ export function jvp(fw: Forward, v: Float64Array): Float64Array {
       case 'conv2d': {
         const P = fw.patches[layer.paramIndex];
         const ds = affine(layer, v, P, n);
-        if (da) {
+        if (da && layer.kind === 'dense') {
+          // W~ dÃ with dÃ = [wMul da ; 0]: the weight columns only, no patch matrix.
+          const m = augWidth(layer);
+          for (let i = 0; i < n; i++) {
+            const src = i * layer.fanIn;
+            for (let o = 0; o < layer.out; o++) {
+              const wo = layer.offset + o * m;
+              let acc = 0;
+              for (let a = 0; a < layer.fanIn; a++) acc += theta[wo + a] * da[src + a];
+              ds[i * layer.out + o] += layer.wMul * acc;
+            }
+          }
+        } else if (da) {
           // Tangent patches: the layer's own patch map (linear in a) with a zero bias column.
           const dP = layerPatches(layer, da, n);
           const m = augWidth(layer);

@@ -6,7 +6,7 @@
  */
 import { planModel, type ModelPlan } from '../model/layout';
 import { keyApplies, requestedKeys, RESULT_KEYS, type ResultKey } from '../experiment/keys';
-import { matrix, type AnalysisResult, type KfacLayerResult } from '../experiment/result';
+import { matrix, type AnalysisResult, type InfiniteResult, type KfacLayerResult } from '../experiment/result';
 import { spectrumStats } from '../math/spectrum';
 import { eigvalsSym } from '../math/linalg';
 import type { ResolvedSpec } from '../experiment/types';
@@ -23,6 +23,8 @@ import {
 } from './geometry';
 import { trainResults, type TrainProblem } from './train';
 import { list, nest } from '../util/nested';
+import { infiniteReference } from './infinite-result';
+import { infiniteProblem } from '../model/infinite-plan';
 
 /** Lazily computed shared intermediates (J0, K0, whitened quantities), each at most once. */
 class Cache {
@@ -42,7 +44,7 @@ class Cache {
 export function computeReferenceResults(spec: ResolvedSpec, keys?: Iterable<ResultKey>): AnalysisResult {
   const plan = planModel(spec.model);
   const asked = keys ? new Set(keys) : null;
-  const want = asked ? RESULT_KEYS.filter((k) => asked.has(k) && keyApplies(k, spec)) : requestedKeys(spec, plan.P).keys;
+  const want = asked ? RESULT_KEYS.filter((k) => asked.has(k) && keyApplies(k, spec)) : requestedKeys(spec, plan.P, infiniteProblem(spec) === null).keys;
   const { n, nTest, c } = spec.data;
   const P = plan.P;
   const rows = n * c;
@@ -136,6 +138,9 @@ export function computeReferenceResults(spec: ResolvedSpec, keys?: Iterable<Resu
         r.train = trainResults(pb);
         break;
       }
+      case 'infinite':
+        r.infinite = infiniteReference(spec) as unknown as InfiniteResult;
+        break;
     }
   }
   return r;

@@ -41,3 +41,9 @@ export function reluUnits(spec: ResolvedSpec): number {
     .paramLayers.filter((l) => l.activation === 'relu')
     .reduce((s, l) => s + numel(l.outShape), 0);
 }
+
+/** The infinite_* fixtures (README section 13) store only `expected.infinite`. */
+export function isInfiniteOnly(fx: { expected: Record<string, unknown> }): boolean {
+  const keys = Object.keys(fx.expected);
+  return keys.length === 1 && keys[0] === 'infinite';
+}

@@ -94,7 +94,7 @@ export class GridMaps {
    * Record the milestones crossed by the current training losses and, when `due`, return the
    * maps. Reads grid outputs from the backend only when a map is due or a milestone is crossed.
    */
-  async update(backend: DynamicsBackend, due: boolean, lossActual: number, lossLin: number | null): Promise<GridMetrics | null> {
+  async update(backend: DynamicsBackend, due: boolean, lossActual: number, lossLin: number | null, infinite: ArrayLike<number> | null = null): Promise<GridMetrics | null> {
     const g = this.grid;
     const rows = g.size * g.size;
     if (this.milestones.length === 0 && g.labels) {
@@ -121,6 +121,7 @@ export class GridMaps {
       extent: g.extent,
       actual: this.mapValues(outA!),
       linearized: outL ? this.mapValues(outL) : null,
+      infinite: infinite ? this.mapValues(infinite) : null,
       deltaLoss: this.lastDelta ? this.lastDelta.map : null,
       milestone: this.lastDelta ? this.lastDelta.milestone : null,
     };
@@ -134,7 +135,7 @@ export class GridMaps {
   }
 
   /** One value per grid point: the output for one output, P(class 1) for two classes, else the predicted class. */
-  private mapValues(h: Float32Array): Float32Array {
+  private mapValues(h: ArrayLike<number>): Float32Array {
     const c = this.c;
     const rows = h.length / c;
     const out = new Float32Array(rows);

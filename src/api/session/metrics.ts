@@ -11,6 +11,7 @@ import { ntkTrace } from '../../reference/geometry';
 import type { Evaluation, ProbeWithSpectrum } from '../../dynamics/backend';
 import type { MetricEvent, ModelMetrics } from '../session-types';
 import { groupMeans, type DifficultyGroups } from './groups';
+import type { InfiniteNetwork } from './infinite';
 
 /** What the metrics of a split need to know about its data. */
 export interface SplitFacts {
@@ -58,6 +59,7 @@ export function kernelMetrics(
   loss: LossKind,
   c: number,
   topEigenvalues: number,
+  infinite: InfiniteNetwork | null,
 ): Pick<MetricEvent, 'alignment' | 'movement' | 'kernel' | 'spectrum'> {
   const kernel = pr.kernel ? { n: pr.n, traced: Float32Array.from(ntkTrace(pr.kernel, pr.n, c)) } : null;
   let spectrum: MetricEvent['spectrum'] = null;
@@ -76,6 +78,7 @@ export function kernelMetrics(
       ntkSimilarityToInit: pr.probe.ntkSimilarityToInit,
       ntkSimilarityToInitCentered: pr.probe.ntkSimilarityToInitCentered,
       reluSignSimilarity: pr.probe.reluSignSimilarity,
+      ntkDistanceToInfinite: infinite && pr.kernel ? infinite.distance(pr.kernel, pr.n) : null,
     },
     kernel,
     spectrum,

@@ -25,5 +25,6 @@ export function resolveSessionOptions(opts: SessionOptions = {}, spec?: Resolved
     closedForm: (opts.closedForm ?? true) && (!spec?.train || closedFormApplies(spec.loss, spec.train)),
     perExampleLoss: opts.perExampleLoss ?? false,
     probeExamples: pos(opts.probeExamples, 100, 'probeExamples'),
+    infinite: opts.infinite ?? true,
   };
 }

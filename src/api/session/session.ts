@@ -1,5 +1,6 @@
 /**
- * A training session: actual and linearized models trained side by side, emitting metric events
+ * A training session: actual and linearized models trained side by side, with the infinite-width
+ * network beside them when the model has one (infinite.ts), emitting metric events
  * (src/api/session-types.ts). The orchestration here is engine-agnostic: it runs on the WebGPU
  * backend (`createSession`) or on the float64 CPU reference (`createCpuSession` in
  * cpu-session.ts).
@@ -15,12 +16,13 @@ import { planOf } from '../../model/layout';
 import type { ResolvedSpec } from '../../experiment/types';
 import { DivergenceError } from '../../experiment/errors';
 import { lossDiverged } from '../../math/training';
-import type { DynamicsBackend, ModelKind } from '../../dynamics/backend';
+import type { DynamicsBackend, Evaluation, ModelKind } from '../../dynamics/backend';
 import { GpuBackend } from '../../dynamics/gpu-backend';
 import type { CurvatureReport, MetricEvent, Session, SessionInfo, SessionOptions } from '../session-types';
 import { classLabels, difficultyGroups, testClassLabels, type DifficultyGroups } from './groups';
 import { curvatureReport } from './curvature-report';
 import { GridMaps, makeGrid } from './grid';
+import { InfiniteNetwork } from './infinite';
 import { LearningTracker } from './learning';
 import { evaluationOf, kernelMetrics, modelMetrics, rmsDiff, type SplitFacts } from './metrics';
 import { resolveSessionOptions, type ResolvedSessionOptions } from './options';
@@ -41,8 +43,19 @@ export async function createSession(ctx: GpuContext, spec: ResolvedSpec, opts: S
   }
 }
 
+/** RMS gap between two models' outputs on the training and the test set. */
+function gapBetween(a: { train: Evaluation; test: Evaluation | null }, b: { train: Evaluation; test: Evaluation | null }): { train: number; test: number | null } {
+  return { train: rmsDiff(a.train.outputs, b.train.outputs), test: a.test && b.test ? rmsDiff(a.test.outputs, b.test.outputs) : null };
+}
+
 /** The static facts of a session (sent once to its consumers). */
-function sessionInfo(spec: ResolvedSpec, adapter: string, stableLr: number, groups: DifficultyGroups | null): SessionInfo {
+function sessionInfo(
+  spec: ResolvedSpec,
+  adapter: string,
+  stableLr: number,
+  groups: DifficultyGroups | null,
+  infinite: { network: InfiniteNetwork | null; reason: string | null },
+): SessionInfo {
   const plan = planOf(spec);
   const d = spec.data;
   const strided = (a: Float64Array, offset: number, n: number) => Float32Array.from({ length: n }, (_, i) => a[2 * i + offset]);
@@ -55,6 +68,8 @@ function sessionInfo(spec: ResolvedSpec, adapter: string, stableLr: number, grou
     layers: plan.paramLayers.map((l) => ({ index: l.layerIndex, type: l.kind, paramSize: l.size })),
     groups: groups ? groups.names.map((name, g) => ({ name, size: groups.sizes[g] })) : [],
     stableLr,
+    infinite: infinite.network ? { spectrum: infinite.network.spectrum } : null,
+    infiniteReason: infinite.reason,
     points2d:
       plan.inputSize === 2
         ? {
@@ -84,6 +99,7 @@ export class SessionImpl implements Session {
     readonly info: SessionInfo,
     groups: DifficultyGroups | null,
     private readonly grid: GridMaps | null,
+    private readonly infinite: InfiniteNetwork | null,
   ) {
     const d = spec.data;
     const c = info.c;
@@ -102,8 +118,11 @@ export class SessionImpl implements Session {
     const plan = planOf(spec);
     const groups = difficultyGroups(spec, plan.inputSize);
     const grid = plan.inputSize === 2 && opts.gridEvery > 0 ? new GridMaps(makeGrid(spec, opts.gridSize), spec, plan.c) : null;
-    const info = sessionInfo(spec, backend.adapter, await backend.stableLr(), groups);
-    return new SessionImpl(backend, spec, opts, info, groups, grid);
+    const infinite = opts.infinite
+      ? await InfiniteNetwork.create(backend, spec, { probeExamples: opts.probeExamples, grid: grid?.grid ?? null, topEigenvalues: opts.topEigenvalues })
+      : { network: null, reason: 'not asked for (session option infinite: false)' };
+    const info = sessionInfo(spec, backend.adapter, await backend.stableLr(), groups, infinite);
+    return new SessionImpl(backend, spec, opts, info, groups, grid, infinite.network);
   }
 
   get step(): number {
@@ -128,7 +147,9 @@ export class SessionImpl implements Session {
       let next = this.step + 1;
       while (next < target && !this.isEventStep(next)) next++;
       const t0 = performance.now();
-      await this.backend.advance(next - this.step);
+      const k = next - this.step;
+      await this.backend.advance(k);
+      this.infinite?.advance(k);
       this.engineSeconds += (performance.now() - t0) / 1000;
       if (this.isEventStep(this.step) || this.step === target) out.push(await this.snapshot());
     }
@@ -151,6 +172,7 @@ export class SessionImpl implements Session {
     const kernelDue = opts.kernelEvery > 0 && this.events % opts.kernelEvery === 0;
     const probe = kernelDue ? await this.backend.probe(true) : null;
     const gridDue = opts.gridEvery > 0 && this.events % opts.gridEvery === 0;
+    const inf = this.infinite?.evaluations() ?? null;
     this.learned.actual!.record(step, act.train);
     if (lin) this.learned.linearized!.record(step, lin.train);
     const event: MetricEvent = {
@@ -161,11 +183,13 @@ export class SessionImpl implements Session {
       closedForm: cf
         ? modelMetrics(evaluationOf(this.spec.loss, cf.train, facts.train, facts.c), cf.test ? evaluationOf(this.spec.loss, cf.test, facts.test, facts.c) : null, null, facts)
         : null,
-      gap: lin ? { train: rmsDiff(act.train.outputs, lin.train.outputs), test: act.test && lin.test ? rmsDiff(act.test.outputs, lin.test.outputs) : null } : null,
+      gap: lin ? gapBetween(act, lin) : null,
+      infinite: inf ? modelMetrics(inf.train, inf.test, null, facts) : null,
+      gapToInfinite: inf ? { actual: gapBetween(act, inf), linearized: lin ? gapBetween(lin, inf) : null } : null,
       ...(probe
-        ? kernelMetrics(probe, Array.prototype.slice.call(act.train.outputs, 0, probe.n * facts.c), this.spec.loss, facts.c, opts.topEigenvalues)
+        ? kernelMetrics(probe, Array.prototype.slice.call(act.train.outputs, 0, probe.n * facts.c), this.spec.loss, facts.c, opts.topEigenvalues, this.infinite)
         : { alignment: null, movement: null, kernel: null, spectrum: null }),
-      grid: this.grid ? await this.grid.update(this.backend, gridDue, act.train.loss, lin?.train.loss ?? null) : null,
+      grid: this.grid ? await this.grid.update(this.backend, gridDue, act.train.loss, lin?.train.loss ?? null, this.infinite?.gridOutputs() ?? null) : null,
       perExampleLoss: opts.perExampleLoss
         ? { actual: Float32Array.from(act.train.perExample), linearized: lin ? Float32Array.from(lin.train.perExample) : null }
         : null,
