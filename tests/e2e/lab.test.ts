@@ -196,6 +196,7 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
     expect(await page.textContent('[data-testid=step-count]')).toBe('600');
     expect(await page.textContent('[data-testid=headline-run0]')).toMatch(/^600/);
     for (const id of ['loss', 'alignment', 'decision']) {
+      await page.waitForFunction((pid) => Number(document.querySelector(`[data-testid=plot-${pid}]`)?.getAttribute('data-points') ?? 0) > 10, id, { timeout: 20_000 });
       const n = await plotNumbers(page, id);
       expect(n.finite, id).toBeGreaterThan(10);
       expect(n.nonFinite, id).toBe(0);

@@ -64,7 +64,7 @@ export function baseLayout(theme: Theme, o: { x?: string; y?: string; ylog?: boo
     gridcolor: c.grid,
     zerolinecolor: c.grid,
     linecolor: c.grid,
-    automargin: true,
+    automargin: false,
     exponentformat: 'power',
   });
   return {

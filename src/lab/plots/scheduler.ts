@@ -60,6 +60,11 @@ export class RenderScheduler {
   }
 
   kick(): void {
+    // Not training (paused, done): no budget, draw what is waiting now.
+    if (!this.training && this.budgetTimer !== null) {
+      clearTimeout(this.budgetTimer);
+      this.budgetTimer = null;
+    }
     if (this.raf || this.busy || !this.plotly || this.budgetTimer !== null) return;
     const now = performance.now();
     if (this.training && now < this.nextDraw) {
