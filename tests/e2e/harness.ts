@@ -176,3 +176,18 @@ export async function runSteps(page: Page): Promise<{ label: string; steps: numb
     (window as unknown as LabWindow).tangentLab.store.getState().runs.map((r: { label: string; series: { cols: { step: number[] }; length: number } }) => ({ label: r.label, steps: r.series.cols.step.slice(0, r.series.length) })),
   );
 }
+
+/** Wait until no plot has been redrawn for `quietMs` (every dirty plot drawn; for screenshots). */
+export async function plotsSettled(page: Page, quietMs = 1500, timeout = 30_000): Promise<void> {
+  const t0 = Date.now();
+  let last = '';
+  let since = Date.now();
+  while (Date.now() - t0 < timeout) {
+    const now = await page.evaluate(() => [...document.querySelectorAll('.plot')].map((e) => (e as HTMLElement).dataset.renders ?? '-').join(','));
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await page.waitForTimeout(250);
+  }
+}

@@ -116,7 +116,8 @@ export function tidyLog(axis: Record<string, unknown>, values: number[], reverse
   const lo = Math.log10(Math.min(...values));
   const hi = Math.log10(Math.max(...values));
   const out = { ...axis };
-  if (hi - lo >= 1) out.dtick = 1;
+  // A label every decade, or every few decades when many (at most ~6 labels on a small plot).
+  if (hi - lo >= 1) out.dtick = Math.max(1, Math.ceil((hi - lo) / 6));
   if (reversed) {
     const pad = Math.max(0.02, 0.04 * (hi - lo));
     out.range = [hi + pad, lo - pad];
@@ -168,8 +169,9 @@ function line(
 ): Trace | null {
   const ys = run.series.cols[col];
   if (!ys.some((v) => v !== null)) return null;
-  // 1 − v: a similarity drawn as a distance from θ₀ (log axes then separate 0.99 from 0.9999).
-  const scaled = o.complement ? ys.map((v) => (v === null ? null : 1 - v)) : ys;
+  // 1 − v: a similarity drawn as a distance from θ₀ (log axes then separate 0.99 from 0.9999);
+  // below 1e-10 it is round-off of the float64 similarity, not movement.
+  const scaled = o.complement ? ys.map((v) => (v === null || 1 - v < 1e-10 ? null : 1 - v)) : ys;
   return {
     type: 'scatter',
     mode: 'lines',
@@ -206,11 +208,11 @@ function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: bo
   const traces = s.runs.flatMap((r, i) =>
     compact(
       specs.map((q, k) => {
-        const stagger = many && k > 0 ? 1.6 * (s.runs.length - 1 - i) : 0;
+        const stagger = many && k > 0 ? 1.2 * (s.runs.length - 1 - i) : 0;
         const t = line(r, i, q.col, many ? r.label : q.name, {
           dash: q.dash,
-          width: (q.width ?? 2) + stagger,
-          opacity: q.opacity,
+          width: (many && k > 0 ? Math.min(q.width ?? 2, 1.5) : (q.width ?? 2)) + stagger,
+          opacity: many && k > 0 ? Math.min(q.opacity ?? 1, 0.75) : q.opacity,
           positive: o.positive || o.complement,
           complement: o.complement,
           x: o.x,
@@ -218,13 +220,17 @@ function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: bo
         });
         if (t) {
           used.add(k);
+          t.quantity = q.col;
           t.hovertemplate = `${many ? `${r.label}, ` : ''}${q.name}: %{y:.4g} at %{x}<extra></extra>`;
         }
         return t;
       }),
     ),
   );
-  if (!many) return traces;
+  if (!many) {
+    for (const t of traces) delete t.quantity;
+    return traces;
+  }
   // One legend entry per run (its first quantity), then the line styles in use.
   for (const t of traces) t.showlegend = false;
   const seen = new Set<string>();
@@ -235,7 +241,14 @@ function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: bo
     }
   }
   const styles = specs.filter((_, k) => used.has(k)).map((q) => ({ name: q.name, dash: q.dash ?? 'solid', width: q.width }));
-  return [...traces, ...(styles.length > 1 ? styleKey(theme, styles) : [])];
+  // Draw the first quantity (the actual model) last, on top of the others; the legend keeps
+  // the runs' order.
+  traces.forEach((t, j) => (t.legendrank = 1000 + j));
+  const first = new Set(s.runs.map((r) => `${r.id}:${specs[0].col}`));
+  const isFirst = (t: Trace) => first.has(`${t.legendgroup}:${t.quantity}`);
+  const ordered = [...traces.filter((t) => !isFirst(t)), ...traces.filter(isFirst)];
+  for (const t of ordered) delete t.quantity;
+  return [...ordered, ...(styles.length > 1 ? styleKey(theme, styles) : []).map((t, j) => ({ ...t, legendrank: 2000 + j }))];
 }
 
 const compact = (ts: (Trace | null)[]): Trace[] => ts.filter((t): t is Trace => t !== null);
@@ -660,6 +673,48 @@ function commonPrefix(names: string[]): string {
   return cut >= 0 ? p.slice(0, cut + 1) + ' ' : '';
 }
 
+/**
+ * The per-group comparison is at equal mean training loss: show the range of mean losses that
+ * both models reached (a network far ahead of its linearization would otherwise squeeze the
+ * linearized curves into a sliver at the left), with the y axis fitted to the points in it.
+ */
+function focusShared(fig: Fig, traces: Trace[]): Fig {
+  const lines = traces.filter((t) => Array.isArray(t.x) && (t.x as unknown[]).some((v) => v !== null));
+  const lowest = (dash: string) => {
+    const xs = lines.filter((t) => (t.line as { dash?: string })?.dash === dash).flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
+    return xs.length ? Math.min(...xs) : null;
+  };
+  const a = lowest('solid');
+  const l = lowest('dash');
+  if (a === null || l === null) return fig;
+  const xs = lines.flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
+  const hiX = Math.max(...xs);
+  const loX = Math.max(a, l);
+  if (!(hiX > loX)) return fig;
+  const ys: number[] = [];
+  for (const t of lines) {
+    (t.x as (number | null)[]).forEach((x, i) => {
+      const y = (t.y as (number | null)[])[i];
+      if (x !== null && y !== null && y > 0 && x >= loX * 0.999) ys.push(y);
+    });
+  }
+  const pad = 0.04 * Math.log10(hiX / loX) + 0.01;
+  // Ticks for the focused ranges (the full data's decade ticks may fall outside them).
+  const fresh = (axis: unknown) => {
+    const { dtick: _d, ...rest } = axis as Record<string, unknown>;
+    return rest;
+  };
+  const xaxis = { ...tidyLog(fresh(fig.layout.xaxis), [hiX, loX]), range: [Math.log10(hiX) + pad, Math.log10(loX) - pad], autorange: false };
+  const yaxis = ys.length ? tidyLog({ ...fresh(fig.layout.yaxis), autorange: true }, ys) : fig.layout.yaxis;
+  if (ys.length) {
+    const lo = Math.log10(Math.min(...ys));
+    const hi = Math.log10(Math.max(...ys));
+    const py = 0.05 * (hi - lo) + 0.02;
+    Object.assign(yaxis as object, { range: [lo - py, hi + py], autorange: false });
+  }
+  return { ...fig, layout: { ...fig.layout, xaxis, yaxis } };
+}
+
 const groups: FigureDef = {
   id: 'groups',
   title: 'Per-group loss vs mean training loss',
@@ -701,7 +756,8 @@ const groups: FigureDef = {
     data.push(...styleKey(theme, [{ name: 'actual', dash: 'solid', width: 2.5 }, { name: 'linearized', dash: 'dash' }]));
     const what = prefix.replace(/[:\s]+$/, '');
     const run = s.runs.length > 1 ? ` · ${r.label}` : '';
-    return tidy({ data, layout: baseLayout(theme, { x: `mean training loss (high → low)${run}`, y: `group loss${what ? ` (${what})` : ''}`, xlog: true, ylog: true }) }, { xreversed: true });
+    const fig = tidy({ data, layout: baseLayout(theme, { x: `mean training loss (high → low)${run}`, y: `group loss${what ? ` (${what})` : ''}`, xlog: true, ylog: true }) }, { xreversed: true });
+    return focusShared(fig, data);
   },
 };
 
@@ -735,7 +791,7 @@ const curvatureErr: FigureDef = {
     return {
       data: [
         bars(x, c.layers.map((l) => rel(l.frobErrKfac, l)), CURV.kfac.name, CURV.kfac.color),
-        bars(x, c.layers.map((l) => rel(l.frobErrEkfac, l)), CURV.ekfac.name, CURV.ekfac.color, { marker: { pattern: { shape: CURV.ekfac.pattern, fgcolor: '#ffffff', size: 6 } } }),
+        bars(x, c.layers.map((l) => rel(l.frobErrEkfac, l)), CURV.ekfac.name, CURV.ekfac.color, { marker: { pattern: { shape: CURV.ekfac.pattern, bgcolor: CURV.ekfac.color, fgcolor: '#ffffff', size: 6, solidity: 0.25 } } }),
       ],
       layout: { ...categoryX(baseLayout(theme, { y: `relative Frobenius error (step ${c.step}${s.runs.length > 1 && r ? `, ${r.label}` : ''})` })), barmode: 'group' },
     };
