@@ -90,11 +90,11 @@ export const PRESETS: Preset[] = [
         init: { seed: 0, scheme: 'ntk', gain: 1 },
         loss: 'mse',
         data: { dataset: 'moons', n: 80, n_test: 200, seed: 0, noise: 0.05, label_noise: 0 },
-        train: { optimizer: 'gd', lr: 0.5, steps: 400, alpha: 1, seed: 0 },
+        train: { optimizer: 'gd', lr: 0.5, steps: 300, alpha: 1, seed: 0 },
       },
       compare: { param: 'width', values: [16, 256, 4096] },
       view: { alignment: 'ntk_centered' },
-      metrics: { events: 80, kernelEvery: 2, gridEvery: 4 },
+      metrics: { events: 75, kernelEvery: 2, gridEvery: 5 },
     },
   },
 ];

@@ -72,6 +72,8 @@ export interface LabState {
   analysis: { key: string; result: StaticAnalysis } | null;
   analysisPending: number | null;
   analysisError: string | null;
+  /** The analysis was refused as too large for the engine (the plots then use the runs' probe kernels). */
+  analysisTooLarge: boolean;
   banners: Banner[];
   /** Optimizer steps per worker tick. */
   speed: number;
@@ -107,6 +109,7 @@ export function initialState(doc: LabDoc = DEFAULT_DOC, extra: Partial<LabState>
     analysis: null,
     analysisPending: null,
     analysisError: null,
+    analysisTooLarge: false,
     banners: [],
     speed: 20,
     theme: 'light',
@@ -202,10 +205,10 @@ export function reduceMessage(s: LabState, m: FromWorker): Partial<LabState> {
       return current(m.loadId) ? { runs: mapRun(s, m.runId, (r) => ({ ...r, curvature: m.report })) } : {};
     case 'analysis':
       if (m.requestId !== s.analysisPending) return {};
-      return { analysis: { key: s.runKey, result: m.result }, analysisPending: null, analysisError: null };
+      return { analysis: { key: s.runKey, result: m.result }, analysisPending: null, analysisError: null, analysisTooLarge: false };
     case 'error': {
       if (m.requestId !== null) {
-        return m.requestId === s.analysisPending ? { analysisPending: null, analysisError: m.message } : {};
+        return m.requestId === s.analysisPending ? { analysisPending: null, analysisError: m.message, analysisTooLarge: m.kind === 'limit' } : {};
       }
       if (m.loadId !== null && !current(m.loadId)) return {};
       const run = m.runId !== null ? s.runs.find((r) => r.id === m.runId) : undefined;

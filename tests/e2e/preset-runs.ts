@@ -17,7 +17,7 @@ const REDUCED: Record<string, { steps: number; events: number }> = {
   'lazy-vs-hasty': { steps: 300, events: 100 },
   'ntk-alignment': { steps: 100, events: 50 },
   'ekfac-vs-kfac': { steps: 100, events: 50 },
-  'wider-is-lazier': { steps: 200, events: 50 },
+  'wider-is-lazier': { steps: 150, events: 50 },
 };
 
 export function presetDoc(id: string, full = FULL): LabDoc {

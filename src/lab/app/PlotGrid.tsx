@@ -147,9 +147,16 @@ function Toolbar() {
   const requestCurvature = useLab((s) => s.requestCurvature);
   const hasRuns = useLab((s) => s.runs.some((r) => r.info !== null));
   const analysisError = useLab((s) => s.analysisError);
+  const tooLarge = useLab((s) => s.analysisTooLarge);
   const analysisSeconds = useLab((s) => (s.analysis?.key === s.runKey ? s.analysis.result.seconds : null));
   const labels = runs ? runs.split('\u0000') : [];
-  const kernel = analysisError ? `Kernel at θ₀ on the run's probe examples (the full analysis failed: ${analysisError})` : analysisSeconds !== null ? `Kernel at θ₀ computed in ${analysisSeconds.toFixed(2)} s` : 'Computing the kernel at θ₀…';
+  const kernel = tooLarge
+    ? 'Kernel at θ₀: on the runs’ probe examples (the full kernel is too large for this engine)'
+    : analysisError
+      ? `Kernel at θ₀ could not be computed: ${analysisError}`
+      : analysisSeconds !== null
+        ? `Kernel at θ₀ computed in ${analysisSeconds.toFixed(2)} s`
+        : 'Computing the kernel at θ₀…';
   return (
     <div className="plot-toolbar">
       {labels.length > 1 ? (
@@ -174,7 +181,7 @@ function Toolbar() {
       >
         Measure curvature
       </button>
-      <span className="muted small-text" data-testid="analysis-status">
+      <span className="muted small-text" data-testid="analysis-status" title={analysisError ?? undefined}>
         {kernel}
       </span>
     </div>
