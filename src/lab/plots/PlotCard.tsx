@@ -59,7 +59,8 @@ export function PlotCard({ def }: { def: FigureDef }) {
     let deps = '';
     let alive = true;
     let drawn = false;
-    let emptyDrawn = false;
+    /** Theme of the empty graph drawn (null: none), so a theme switch redraws it. */
+    let emptyDrawn: string | null = null;
     const applies = () => (def.applies ? def.applies(store.getState()) : true);
     const job: PlotJob = {
       dirty: true,
@@ -77,12 +78,12 @@ export function PlotCard({ def }: { def: FigureDef }) {
           setHeight(null);
           // Keep (or create, while idle) an empty graph, so the first draw during training is an
           // update rather than the creation of the whole plot.
-          if (emptyDrawn || (applies() === false && !drawn)) return;
-          emptyDrawn = true;
+          if (emptyDrawn === s.theme || (applies() === false && !drawn)) return;
+          emptyDrawn = s.theme;
           drawn = true;
           return Plotly.react(el, [], { ...emptyLayout(s.theme), autosize: true } as never, PLOT_CONFIG as never).then(() => undefined);
         }
-        emptyDrawn = false;
+        emptyDrawn = null;
         setEmpty(false);
         setHeight(fig.height ?? null);
         if (fig.height) el.style.height = `${fig.height}px`;

@@ -172,11 +172,13 @@ function line(
   // 1 − v: a similarity drawn as a distance from θ₀ (log axes then separate 0.99 from 0.9999);
   // below 1e-10 it is round-off of the float64 similarity, not movement.
   const scaled = o.complement ? ys.map((v) => (v === null || 1 - v < 1e-10 ? null : 1 - v)) : ys;
+  const y = o.positive ? pos(scaled) : sane(scaled);
   return {
     type: 'scatter',
-    mode: 'lines',
+    // A single point (step 0, before Play) is a dot: a line through one point is invisible.
+    mode: y.filter((v) => v !== null).length === 1 ? 'lines+markers' : 'lines',
     x: run.series.cols[o.x ?? 'step'].slice(),
-    y: o.positive ? pos(scaled) : sane(scaled),
+    y,
     name,
     legendgroup: o.group ?? run.id,
     line: { color: PALETTE[i % PALETTE.length], dash: o.dash ?? 'solid', width: o.width ?? 2 },
