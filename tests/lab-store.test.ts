@@ -348,7 +348,13 @@ describe('figures and exports', () => {
     const wide = FIGURE_BY_ID.decision.build(s, 'light', { narrow: false })!;
     const narrow = FIGURE_BY_ID.decision.build(s, 'light', { narrow: true })!;
     const dom = (fig: typeof wide, k: string) => (fig.layout[k] as { domain?: number[] }).domain;
-    expect(dom(wide, 'xaxis2')).toEqual([0.35, 0.65]);
+    expect(dom(wide, 'xaxis2')![0]).toBeCloseTo(0.35, 9);
+    expect(dom(wide, 'xaxis2')![1]).toBeCloseTo(0.65, 9);
+    // a further model's map (the infinite-width network) is one more panel
+    const withInf = { ...s, runs: s.runs.map((r) => ({ ...r, series: { ...r.series, grid: { ...r.series.grid!, infinite: r.series.grid!.actual } } })) };
+    const four = FIGURE_BY_ID.decision.build(withInf, 'light', { narrow: false })!;
+    expect(four.layout.xaxis4).toBeDefined();
+    expect((four.layout.xaxis3 as { title: { text: string } }).title.text).toBe('infinite width');
     expect(dom(narrow, 'xaxis')).toEqual([0, 1]);
     expect(dom(narrow, 'xaxis2')).toEqual([0, 1]);
     expect(dom(narrow, 'yaxis')![0]).toBeGreaterThan(dom(narrow, 'yaxis2')![1]);

@@ -611,45 +611,56 @@ const decision: FigureDef = {
     const common = { type: 'heatmap', x: xs, y: ys, showscale: false, hovertemplate: '(%{x:.2f}, %{y:.2f}): %{z:.3g}<extra></extra>' };
     const scale = isClass ? classScale(c) : 'RdBu';
     const zr = isProb ? { zmin: 0, zmax: 1 } : isClass ? { zmin: -0.5, zmax: c - 0.5 } : { zmid: 0 };
-    const data: Trace[] = [{ ...common, z: toRows(g.actual, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: 'x', yaxis: 'y', name: 'actual' }];
-    if (g.linearized) data.push({ ...common, z: toRows(g.linearized, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: 'x2', yaxis: 'y2', name: 'linearized' });
+    // One panel per model map the session sent (actual, linearized, and any further model such
+    // as the infinite-width network), then the Δloss map.
+    const maps: { label: string; z: Float32Array }[] = [{ label: 'actual', z: g.actual }];
+    if (g.linearized) maps.push({ label: 'linearized', z: g.linearized });
+    if (g.infinite) maps.push({ label: 'infinite width', z: g.infinite });
+    const k = maps.length + 1;
+    const data: Trace[] = maps.map((m, i) => ({ ...common, z: toRows(m.z, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: `x${i ? i + 1 : ''}`, yaxis: `y${i ? i + 1 : ''}`, name: m.label }));
+    const dl = `${k}`;
     if (g.deltaLoss) {
       let m = 0;
       for (const v of g.deltaLoss) if (plotValue(v) !== null) m = Math.max(m, Math.abs(v));
-      data.push({ ...common, z: toRows(g.deltaLoss, g.size), colorscale: 'RdBu', reversescale: false, zmin: -m || -1, zmax: m || 1, showscale: true, colorbar: { thickness: 8, x: 1.0, len: view.narrow ? 0.3 : 1, y: view.narrow ? 0.15 : 0.5, title: { text: 'Δloss', side: 'right', font: { size: 10 } } }, xaxis: 'x3', yaxis: 'y3', name: 'Δloss' });
+      data.push({ ...common, z: toRows(g.deltaLoss, g.size), colorscale: 'RdBu', reversescale: false, zmin: -m || -1, zmax: m || 1, showscale: true, colorbar: { thickness: 8, x: 1.0, len: view.narrow ? 1 / k - 0.03 : 1, y: view.narrow ? 0.5 / k : 0.5, title: { text: 'Δloss', side: 'right', font: { size: 10 } } }, xaxis: `x${dl}`, yaxis: `y${dl}`, name: 'Δloss' });
     }
     const p = r.info?.points2d;
     if (p) {
       const pointColor = (l: number) => (c <= 2 ? (l === 1 ? '#0072b2' : '#d55e00') : PALETTE[l % PALETTE.length]);
       const marker = { size: view.narrow ? 5 : 6, color: Array.from(p.label, pointColor), line: { width: 1, color: '#ffffff' } };
-      for (const axis of ['', '2']) data.push({ type: 'scatter', mode: 'markers', x: Array.from(p.x), y: Array.from(p.y), marker, xaxis: `x${axis}`, yaxis: `y${axis}`, showlegend: false, hoverinfo: 'skip' });
+      maps.forEach((_, i) => data.push({ type: 'scatter', mode: 'markers', x: Array.from(p.x), y: Array.from(p.y), marker, xaxis: `x${i ? i + 1 : ''}`, yaxis: `y${i ? i + 1 : ''}`, showlegend: false, hoverinfo: 'skip' }));
     }
     const base = baseLayout(theme, { legend: false });
     const step = r.series.gridStep;
     const regression = dataFacts(r.spec).task === 'regression';
     const note = regression ? 'Δloss maps need class labels<br>(classification data)' : 'Δloss appears once both models<br>reach the same training loss';
     const milestone = g.milestone !== null && g.milestone !== undefined ? ` (at train loss ${g.milestone.toPrecision(2)})` : '';
-    const titles = [`actual${step !== null ? `, step ${step}` : ''}`, 'linearized', `Δloss${milestone}`];
-    // Three panels side by side, or stacked on narrow screens (each keeps its aspect ratio).
-    const panels: [number, number][] = view.narrow ? [[0.7, 1], [0.36, 0.64], [0, 0.3]] : [[0, 0.3], [0.35, 0.65], [0.7, 0.98]];
-    const ax = (k: number, anchor: string) => ({ ...(base.xaxis as object), domain: view.narrow ? [0, 1] : panels[k], anchor, title: { text: titles[k], font: { size: 11 }, standoff: 2 }, autorange: true });
-    const ay = (k: number, anchor: string) => ({ ...(base.yaxis as object), anchor, scaleanchor: anchor, autorange: true, ...(view.narrow ? { domain: panels[k] } : {}) });
-    const noteAt = view.narrow ? { x: 0.5, y: 0.15 } : { x: 0.84, y: 0.5 };
+    const titles = [...maps.map((m, i) => (i === 0 ? `${m.label}${step !== null ? `, step ${step}` : ''}` : m.label)), `Δloss${milestone}`];
+    // k panels side by side, or stacked on narrow screens (each keeps its aspect ratio).
+    const gap = 0.05;
+    const span = (1 - gap * (k - 1)) / k;
+    const panels: [number, number][] = Array.from({ length: k }, (_, i) => {
+      const a = i * (span + gap);
+      return view.narrow ? [1 - a - span, 1 - a] : [a, Math.min(0.98, a + span)];
+    });
+    const axes: Record<string, unknown> = {};
+    panels.forEach((dom, i) => {
+      const sfx = i ? `${i + 1}` : '';
+      axes[`xaxis${sfx}`] = { ...(base.xaxis as object), domain: view.narrow ? [0, 1] : dom, anchor: `y${sfx}`, title: { text: titles[i], font: { size: 11 }, standoff: 2 }, autorange: true };
+      axes[`yaxis${sfx}`] = { ...(base.yaxis as object), anchor: `x${sfx}`, scaleanchor: `x${sfx}`, autorange: true, ...(view.narrow ? { domain: dom } : {}) };
+    });
+    const last = panels[k - 1];
+    const noteAt = view.narrow ? { x: 0.5, y: (last[0] + last[1]) / 2 } : { x: (last[0] + last[1]) / 2, y: 0.5 };
     const annotations = g.deltaLoss ? [] : [{ xref: 'paper', yref: 'paper', ...noteAt, showarrow: false, text: note, font: { size: 11 } }];
     return {
       data,
       layout: {
         ...base,
         margin: { l: 40, r: 40, t: 8, b: 40 },
-        xaxis: ax(0, 'y'),
-        yaxis: ay(0, 'x'),
-        xaxis2: ax(1, 'y2'),
-        yaxis2: ay(1, 'x2'),
-        xaxis3: ax(2, 'y3'),
-        yaxis3: ay(2, 'x3'),
+        ...axes,
         annotations,
       },
-      height: view.narrow ? 900 : undefined,
+      height: view.narrow ? 300 * k : undefined,
     };
   },
 };
