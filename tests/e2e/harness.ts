@@ -170,13 +170,6 @@ export async function openSettings(page: Page): Promise<void> {
   if ((await group.count()) && !(await group.evaluate((e) => (e as HTMLDetailsElement).open))) await group.locator('summary').click();
 }
 
-/** A number of steps per second as the run reports it (last step / engine seconds). */
-export async function runSteps(page: Page): Promise<{ label: string; steps: number[] }[]> {
-  return page.evaluate(() =>
-    (window as unknown as LabWindow).tangentLab.store.getState().runs.map((r: { label: string; series: { cols: { step: number[] }; length: number } }) => ({ label: r.label, steps: r.series.cols.step.slice(0, r.series.length) })),
-  );
-}
-
 /** Wait until no plot has been redrawn for `quietMs` (every dirty plot drawn; for screenshots). */
 export async function plotsSettled(page: Page, quietMs = 1500, timeout = 30_000): Promise<void> {
   const t0 = Date.now();
