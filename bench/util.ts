@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../node_modules/@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { createNodeGpu } from '../src/gpu/node';
+import * as dawn from 'webgpu';
 
 /** Value of `--name v` or `--name=v`. */
 export function argValue(args: readonly string[], name: string): string | undefined {
@@ -86,6 +87,9 @@ let tfjs: Promise<Tfjs> | null = null;
 export function tfjsWebGpu(): Promise<Tfjs> {
   tfjs ??= (async () => {
     const gpu = await benchGpu();
+    // tfjs-backend-webgpu reads WebGPU's flag globals (GPUBufferUsage, ...), which only browsers
+    // define: install Dawn's (the engine itself needs none, see src/gpu/node.ts).
+    Object.assign(globalThis, (dawn as unknown as { globals: object }).globals);
     // tfjs-backend-webgpu checks navigator.gpu (Node 20 has no navigator; later versions have
     // one without `gpu`).
     const nav = (globalThis as { navigator?: object }).navigator;

@@ -37,41 +37,34 @@
 //   ctr  u32 [batch][ctrStride]  blocked path: rotations per sweep [maxSweeps], "pair k rotated"
 //                                flags [nb/2], eigenvalue ranks [N]
 //   vecs [batch][n][n]           output eigenvectors, row-major, column j = eigenvector j (the
-//                                layout of eighSym in src/reference/linalg.ts)
+//                                layout of eighSym in src/math/linalg.ts)
 //
-// Entry points (all share the bindings below; unused ones get placeholders):
-//   check       one workgroup (WG invocations) per matrix: max|A|, asymmetry, non-finite count,
-//               scale and norm -> status[0..4]. Non-finite entries are found from their bits
-//               (exponent all ones), which no fast-math assumption can optimize away.
-//   small       one workgroup per matrix, the whole solve in one dispatch: the packed upper
-//               triangle of the m x m matrix in workgroup memory (capacity NP), V^T in workgroup
-//               memory too (V_IN_WG, when NP^2 more words fit) or in `acc`; then the ascending
-//               sort (ranks, ties by index) and the outputs. Workgroup storage without V:
-//               4 (NP(NP+1)/2 + 2 NP) bytes + 8, so NP <= 124 for 32 KiB, NP <= 86 for 16 KiB.
-//               Dispatch: batch workgroups on an (x, y) grid.
-//   big_init    blocked path: wa = s sym(A) zero-padded to N x N, vb = I, ctr = 0.
-//               1-D over N*N per matrix, (x, y) grid, z = matrix.
-//   big_solve   blocked path, one step: the N x N matrix is split into nb = N/16 blocks of 16 and
-//               workgroup k solves the 32 x 32 subproblem of block pair k (round-robin over the
-//               blocks) with the same in-workgroup Jacobi (NP = 32, J in workgroup memory) for
-//               `innerSweeps` sweeps, writes the rotated subproblem back as the pair's diagonal
-//               tile, re-orthogonalizes the accumulated rotation J_k (one Newton-Schulz step) and
-//               stores J_k^T in acc. Skips everything once the matrix has converged (a previous
-//               sweep rotated nothing). Dispatch: (nb/2, 1, batch). Workgroup storage ~14.5 KiB.
-//   big_apply   blocked path, one step: A[P_k, P_l] <- J_k^T A[P_k, P_l] J_l for block pairs
-//               k < l (written with its mirror), V^T[P_l, cols] <- J_l^T V^T[P_l, cols]. One
-//               32 x 32 tile per workgroup of 32 invocations (8 x 4 register blocks), 16 KiB of
-//               workgroup storage. Tiles whose rotations are both identities are skipped.
-//               Dispatch: tilesA + tilesV workgroups, (x, y) grid, z = matrix.
-//               Why the diagonal tiles come from the solve and not from a product with J: a
-//               product adds round-off of size u |lambda| to their off-diagonal entries, which
-//               the relative test (threshold u sqrt|a_pp a_qq|) would keep rotating.
-//   big_rank    blocked path: eigenvalues in ascending order -> info, their ranks -> ctr.
-//   big_gather  blocked path: vecs[r][rank_j] = vb[j][r] for r, j < n.
-// Limits: batch <= 65535 on the blocked path (z); N x N f32 within the storage binding limit.
+// Kernels: three shader files, by concern (each a kernel family of its own bindings):
+//   shaders/eigh_check.wgsl    check: validation and scaling -> status[0..4] (both paths)
+//   shaders/eigh.wgsl (this)   the in-workgroup parallel Jacobi solver and its two uses:
+//     small       one workgroup per matrix, the whole solve in one dispatch: the packed upper
+//                 triangle of the m x m matrix in workgroup memory (capacity NP), V^T in workgroup
+//                 memory too (V_IN_WG, when NP^2 more words fit) or in `acc`; then the ascending
+//                 sort (ranks, ties by index) and the outputs. Workgroup storage without V:
+//                 4 (NP(NP+1)/2 + 2 NP) bytes + 8, so NP <= 124 for 32 KiB, NP <= 86 for 16 KiB.
+//                 Dispatch: batch workgroups on an (x, y) grid.
+//     big_solve   blocked path, one step: the N x N matrix is split into nb = N/16 blocks of 16 and
+//                 workgroup k solves the 32 x 32 subproblem of block pair k (round-robin over the
+//                 blocks) with the same in-workgroup Jacobi (NP = 32, J in workgroup memory) for
+//                 `innerSweeps` sweeps, writes the rotated subproblem back as the pair's diagonal
+//                 tile, re-orthogonalizes the accumulated rotation J_k (one Newton-Schulz step) and
+//                 stores J_k^T in acc. Skips everything once the matrix has converged (a previous
+//                 sweep rotated nothing). Dispatch: (nb/2, 1, batch). Workgroup storage ~14.5 KiB.
+//   shaders/eigh_blocked.wgsl  the rest of the blocked path: big_init (working copies),
+//                 big_apply (the rotations of a step applied to the other tiles of A and to V, as
+//                 32 x 32 tile products), big_rank and big_gather (sorted outputs).
+// A step of the blocked path is big_solve then big_apply; the wrapper (src/ops/eigh.ts) reads the
+// rotation counts back after each sweep to stop.
+// Limits: batch <= maxComputeWorkgroupsPerDimension on the blocked path (z); N x N f32 within the
+// storage binding limit.
 
 override NP: u32 = 16u;   // capacity of the in-workgroup solver (even); a pipeline per size class
-override WG: u32 = 64u;   // invocations per workgroup of check / small / big_solve / big_rank
+override WG: u32 = 64u;   // invocations per workgroup
 // Where the in-workgroup solver accumulates V^T: workgroup memory (sv, VCAP >= m*m words) when
 // it fits next to the matrix, else the storage buffer `acc`.
 override V_IN_WG: bool = false;
@@ -83,18 +76,17 @@ const T2: u32 = 32u;      // tile = block pair = 2 * BS
 struct Params {
   n: u32, m: u32, batch: u32, maxSweeps: u32,
   tol: f32, floorRel: f32, step: u32, sweep: u32,
-  N: u32, nb: u32, tilesA: u32, tilesV: u32,
-  ctrStride: u32, valOff: u32, innerSweeps: u32, _pad: u32,
+  N: u32, nb: u32, ctrStride: u32, valOff: u32,
+  innerSweeps: u32,
 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> info: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acc: array<f32>;
 @group(0) @binding(3) var<storage, read_write> wa: array<f32>;
-@group(0) @binding(4) var<storage, read_write> vb: array<f32>;
-@group(0) @binding(5) var<storage, read_write> ctr: array<atomic<u32>>;
-@group(0) @binding(6) var<storage, read_write> vecs: array<f32>;
-@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> ctr: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> vecs: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 // ---- in-workgroup Jacobi state ----
 var<workgroup> sa: array<f32, NP * (NP + 1u) / 2u>;   // packed upper triangle, see pk()
@@ -105,23 +97,9 @@ var<workgroup> sv: array<f32, VCAP>;                   // V^T when V_IN_WG
 var<workgroup> nrot: atomic<u32>;
 var<workgroup> wflag: u32;                             // broadcast through workgroupUniformLoad
 
-// ---- reductions of `check` ----
-var<workgroup> redf: array<f32, WG>;
-var<workgroup> redu: array<u32, WG>;
-
 // ---- Newton-Schulz step of big_solve ----
 var<workgroup> tX: array<f32, 1024>;
 var<workgroup> tJk: array<f32, 1024>;
-
-// ---- tiles of big_apply (see mm1) ----
-var<workgroup> wL1: array<vec4<f32>, 256>;
-var<workgroup> wR1: array<vec4<f32>, 256>;
-var<workgroup> wL2: array<vec4<f32>, 256>;
-var<workgroup> wR2: array<vec4<f32>, 256>;
-
-fn finite(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
 
 fn flat_group(wg: vec3u, nwg: vec3u) -> u32 {
   return wg.y * nwg.x + wg.x;
@@ -135,7 +113,8 @@ fn pk(i: u32, j: u32) -> u32 {
 }
 
 /// Pair k of round `step` for m (even) players: m-1 stays, the others rotate (circle method).
-/// Twin: roundRobinPair in src/reference/jacobi.ts.
+/// Twin: roundRobinPair in src/reference/jacobi.ts; copy in eigh_blocked.wgsl (kept identical,
+/// tests/kernel-descriptors.test.ts).
 fn pair_of(m: u32, step: u32, k: u32) -> vec2u {
   let r = m - 1u;
   if (k == 0u) { return vec2u(step, r); }
@@ -295,78 +274,6 @@ fn jacobi(vbase: u32, m: u32, tol: f32, flr: f32, maxSweeps: u32, tid: u32) -> v
 // ---------------------------------------------------------------------------------------------
 
 @compute @workgroup_size(WG)
-fn check(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = flat_group(wg, nwg);
-  if (b >= p.batch) { return; }
-  let n = p.n;
-  let base = b * n * n;
-  let tid = lid.x;
-  var mx = 0.0;
-  var bad = 0u;
-  for (var e = tid; e < n * n; e += WG) {
-    let x = src[base + e];
-    if (finite(x)) { mx = max(mx, abs(x)); } else { bad += 1u; }
-  }
-  redf[tid] = mx;
-  redu[tid] = bad;
-  workgroupBarrier();
-  for (var w = WG / 2u; w > 0u; w >>= 1u) {
-    if (tid < w) {
-      redf[tid] = max(redf[tid], redf[tid + w]);
-      redu[tid] += redu[tid + w];
-    }
-    workgroupBarrier();
-  }
-  let gmx = redf[0];
-  let gbad = redu[0];
-  workgroupBarrier();
-  var s = 1.0;
-  // 2^-e with gmx in [2^(e-1), 2^e); the exponent is clamped so that s stays a normal number
-  // (max|sA| then lies in [2^-127, 4) at the extremes, still safe).
-  if (gmx > 0.0) { s = ldexp(1.0, clamp(-frexp(gmx).exp, -126, 126)); }
-  // Second pass on the scaled entries: no overflow in x^2 or in x - y.
-  var sq = 0.0;
-  var asym = 0.0;
-  for (var e = tid; e < n * n; e += WG) {
-    let i = e / n;
-    let j = e % n;
-    let x = src[base + e];
-    if (!finite(x)) { continue; }
-    let xs = x * s;
-    sq += xs * xs;
-    if (j > i) {
-      let y = src[base + j * n + i];
-      if (finite(y)) { asym = max(asym, abs(xs - y * s)); }
-    }
-  }
-  redf[tid] = sq;
-  workgroupBarrier();
-  for (var w = WG / 2u; w > 0u; w >>= 1u) {
-    if (tid < w) { redf[tid] += redf[tid + w]; }
-    workgroupBarrier();
-  }
-  let fro = sqrt(redf[0]);
-  workgroupBarrier();
-  redf[tid] = asym;
-  workgroupBarrier();
-  for (var w = WG / 2u; w > 0u; w >>= 1u) {
-    if (tid < w) { redf[tid] = max(redf[tid], redf[tid + w]); }
-    workgroupBarrier();
-  }
-  if (tid == 0u) {
-    let o = b * INFO;
-    info[o] = gmx;
-    info[o + 1u] = redf[0] / s;
-    info[o + 2u] = f32(gbad);
-    info[o + 3u] = fro;
-    info[o + 4u] = s;
-    info[o + 5u] = 0.0;
-    info[o + 6u] = 0.0;
-    info[o + 7u] = 0.0;
-  }
-}
-
-@compute @workgroup_size(WG)
 fn small(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let b = flat_group(wg, nwg);
   if (b >= p.batch) { return; }
@@ -426,27 +333,7 @@ fn small(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 // ---- blocked path ------------------------------------------------------------------------------
 
-@compute @workgroup_size(256)
-fn big_init(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wg.z;
-  let N = p.N;
-  let n = p.n;
-  let e = (wg.y * nwg.x + wg.x) * 256u + lid.x;
-  if (e < p.ctrStride) { atomicStore(&ctr[b * p.ctrStride + e], 0u); }
-  if (e >= N * N) { return; }
-  let i = e / N;
-  let j = e % N;
-  let s = info[b * INFO + 4u];
-  var a = 0.0;
-  if (i < n && j < n) {
-    let base = b * n * n;
-    a = (src[base + i * n + j] * s + src[base + j * n + i] * s) * 0.5;
-  }
-  wa[b * N * N + e] = a;
-  vb[b * N * N + e] = select(0.0, 1.0, i == j);
-}
-
-/// Global index of local row i (< 32) of the tile of block pair (bp, bq).
+/// Global index of local row i (< 32) of the tile of block pair (bp, bq). Copy in eigh_blocked.wgsl.
 fn tile_row(pq: vec2u, i: u32) -> u32 {
   return select(pq.y * BS + i - BS, pq.x * BS + i, i < BS);
 }
@@ -517,159 +404,4 @@ fn big_solve(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid
     atomicStore(&ctr[cbase + p.maxSweeps + k], select(0u, 1u, res.z > 0u));
     atomicAdd(&ctr[cbase + p.sweep], res.z);
   }
-}
-
-// Tile products of big_apply: invocation (ty, tx) of 4 x 8 computes rows 8ty .. 8ty+7 and
-// columns 4tx .. 4tx+3 of a 32 x 32 product L R. Left operands are stored transposed and both
-// operands as vec4 rows, so each step of q is three vec4 loads for eight vec4 multiply-adds
-// (measured on lavapipe at n = 1024: 4.8 s a sweep with scalar 4 x 1 blocks, 4.2 s with 4 x 4,
-// 3.3 s with 8 x 4 or 8 x 8; 8 x 4 keeps 32 invocations, one warp).
-//   wL[q * 8 + i4] = (L[4 i4][q], .., L[4 i4 + 3][q]),   wR[q * 8 + j4] = (R[q][4 j4], .., R[q][4 j4 + 3])
-
-/// Rows 8ty+u of wL1 x wR1 (element u of the result).
-fn mm1(ty: u32, tx: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
-  for (var q = 0u; q < T2; q += 1u) {
-    let a0 = wL1[q * 8u + 2u * ty];
-    let a1 = wL1[q * 8u + 2u * ty + 1u];
-    let b = wR1[q * 8u + tx];
-    c[0] += a0.x * b;
-    c[1] += a0.y * b;
-    c[2] += a0.z * b;
-    c[3] += a0.w * b;
-    c[4] += a1.x * b;
-    c[5] += a1.y * b;
-    c[6] += a1.z * b;
-    c[7] += a1.w * b;
-  }
-  return c;
-}
-
-/// Rows 8ty+u of wL2 x wR2.
-fn mm2(ty: u32, tx: u32) -> array<vec4<f32>, 8> {
-  var c: array<vec4<f32>, 8>;
-  for (var q = 0u; q < T2; q += 1u) {
-    let a0 = wL2[q * 8u + 2u * ty];
-    let a1 = wL2[q * 8u + 2u * ty + 1u];
-    let b = wR2[q * 8u + tx];
-    c[0] += a0.x * b;
-    c[1] += a0.y * b;
-    c[2] += a0.z * b;
-    c[3] += a0.w * b;
-    c[4] += a1.x * b;
-    c[5] += a1.y * b;
-    c[6] += a1.z * b;
-    c[7] += a1.w * b;
-  }
-  return c;
-}
-
-@compute @workgroup_size(32)
-fn big_apply(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wg.z;
-  let w = flat_group(wg, nwg);
-  let tid = lid.x;
-  let tx = tid % 8u;
-  let ty = tid / 8u; // 0..3
-  let N = p.N;
-  let h = p.nb / 2u;
-  let cf = b * p.ctrStride + p.maxSweeps;
-  if (w >= p.tilesA + p.tilesV) { return; }
-  var k: u32;
-  var l: u32;
-  let isA = w < p.tilesA;
-  if (isA) {
-    // Tile (k, l), k != l, by the same folded enumeration as the in-workgroup phase 2a.
-    k = w % h;
-    let d = w / h + 1u;
-    if (2u * d == h && k >= d) { return; }
-    l = (k + d) % h;
-  } else {
-    l = (w - p.tilesA) / (N / T2);
-    k = l;
-  }
-  if (tid == 0u) {
-    // Bit 0: pair k rotated, bit 1: pair l rotated. A pair that did not rotate left no J in acc:
-    // its rotation is the identity.
-    let fk = atomicLoad(&ctr[cf + k]);
-    let fl = atomicLoad(&ctr[cf + l]);
-    wflag = select(0u, 1u, fk != 0u) | select(0u, 2u, fl != 0u);
-  }
-  let flags = workgroupUniformLoad(&wflag);
-  if (flags == 0u) { return; } // both rotations are identities
-  let pk_ = pair_of(p.nb, p.step, k);
-  let pl = pair_of(p.nb, p.step, l);
-  let jk = (b * h + k) * T2 * T2;
-  let jl = (b * h + l) * T2 * T2;
-  let base = b * N * N;
-  if (isA) {
-    // Y = J_k^T X J_l with X = A[P_k, P_l]; acc holds J^T, so Y = Jt_k (X Jt_l^T).
-    for (var e = tid; e < T2 * T2; e += 32u) {
-      let i = e / T2;
-      let j = e % T2;
-      let id = select(0.0, 1.0, i == j);
-      wL1[j * 8u + i / 4u][i % 4u] = wa[base + tile_row(pk_, i) * N + tile_row(pl, j)]; // L = X
-      wR1[j * 8u + i / 4u][i % 4u] = select(id, acc[jl + e], (flags & 2u) != 0u);      // R = Jt_l^T
-      wL2[j * 8u + i / 4u][i % 4u] = select(id, acc[jk + e], (flags & 1u) != 0u);      // L = Jt_k
-    }
-    workgroupBarrier();
-    let t = mm1(ty, tx);
-    for (var u = 0u; u < 8u; u += 1u) { wR2[(8u * ty + u) * 8u + tx] = t[u]; }
-    workgroupBarrier();
-    let y = mm2(ty, tx);
-    for (var u = 0u; u < 8u; u += 1u) {
-      let gi = tile_row(pk_, 8u * ty + u);
-      for (var v = 0u; v < 4u; v += 1u) {
-        // Written with its mirror, so A stays exactly symmetric.
-        let gj = tile_row(pl, 4u * tx + v);
-        wa[base + gi * N + gj] = y[u][v];
-        wa[base + gj * N + gi] = y[u][v];
-      }
-    }
-  } else {
-    // V^T[P_l, c0 .. c0 + 32] <- Jt_l V^T[P_l, c0 ..]
-    let c0 = ((w - p.tilesA) % (N / T2)) * T2;
-    for (var e = tid; e < T2 * T2; e += 32u) {
-      let i = e / T2;
-      let j = e % T2;
-      wL1[j * 8u + i / 4u][i % 4u] = acc[jl + e];                          // L = Jt_l
-      wR1[i * 8u + j / 4u][j % 4u] = vb[base + tile_row(pl, i) * N + c0 + j]; // R = V^T tile
-    }
-    workgroupBarrier();
-    let y = mm1(ty, tx);
-    for (var u = 0u; u < 8u; u += 1u) {
-      let row = base + tile_row(pl, 8u * ty + u) * N + c0 + 4u * tx;
-      for (var v = 0u; v < 4u; v += 1u) { vb[row + v] = y[u][v]; }
-    }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn big_rank(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wg.z;
-  let i = wg.x * WG + lid.x;
-  let n = p.n;
-  if (i >= n) { return; }
-  let N = p.N;
-  let base = b * N * N;
-  let di = wa[base + i * N + i];
-  var r = 0u;
-  for (var j = 0u; j < n; j += 1u) {
-    let dj = wa[base + j * N + j];
-    if (dj < di || (dj == di && j < i)) { r += 1u; }
-  }
-  atomicStore(&ctr[b * p.ctrStride + p.maxSweeps + p.nb / 2u + i], r);
-  info[p.valOff + b * n + r] = di / info[b * INFO + 4u];
-}
-
-@compute @workgroup_size(256)
-fn big_gather(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let b = wg.z;
-  let n = p.n;
-  let e = (wg.y * nwg.x + wg.x) * 256u + lid.x;
-  if (e >= n * n) { return; }
-  let j = e / n;
-  let r = e % n;
-  let rank = atomicLoad(&ctr[b * p.ctrStride + p.maxSweeps + p.nb / 2u + j]);
-  vecs[b * n * n + r * n + rank] = vb[b * p.N * p.N + j * p.N + r];
 }

@@ -20,7 +20,7 @@
 
 override ACT: u32 = 0u;
 
-struct Params { n: u32, len: u32, R: u32, _pad: u32, a: f32, b: f32 }
+struct Params { n: u32, len: u32, R: u32, a: f32, b: f32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;

@@ -45,7 +45,7 @@ override RY_IN: u32 = 0u;
 override RX_IN: u32 = 0u;
 override BANDED_IN: bool = false;
 
-struct Params { count: u32, C: u32, h_in: u32, k: u32, stride: u32, pad: u32, q: u32, _p0: u32, sw2: f32, sb2: f32, _p1: f32, _p2: f32 }
+struct Params { count: u32, C: u32, h_in: u32, k: u32, stride: u32, pad: u32, q: u32, sw2: f32, sb2: f32 }
 
 @group(0) @binding(0) var<storage, read> pairs: array<u32>;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;

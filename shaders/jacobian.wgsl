@@ -6,7 +6,7 @@
 // slice (fixture README section 1). Conv layers use a batched matmul instead (src/geometry).
 // 1-D over the block's elements, 256 invocations per workgroup, (x, y) grid.
 
-struct Params { rows: u32, R: u32, outDim: u32, m: u32, P: u32, offset: u32, _p0: u32, _p1: u32 }
+struct Params { rows: u32, R: u32, outDim: u32, m: u32, P: u32, offset: u32 }
 
 @group(0) @binding(0) var<storage, read> S: array<f32>;
 @group(0) @binding(1) var<storage, read> A: array<f32>;

@@ -13,7 +13,7 @@
 // mse / softmax_ce / ce_metric_seeds: one invocation per example (c is small); identity_seeds:
 // one per element. 64 invocations per workgroup, (x, y) grid.
 
-struct Params { n: u32, c: u32, _p0: u32, _p1: u32, scale: f32 }
+struct Params { n: u32, c: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read> f: array<f32>;
 @group(0) @binding(1) var<storage, read> t: array<f32>;

@@ -46,8 +46,8 @@ const TN4: u32 = 4u;
 struct Params {
   M: u32, N: u32, K: u32, batch: u32,
   offA: u32, offB: u32, offC: u32, bDiv: u32,
-  lda: u32, ldb: u32, ldc: u32, _pad0: u32,
-  strideA: u32, strideB: u32, strideC: u32, _pad1: u32,
+  lda: u32, ldb: u32, ldc: u32,
+  strideA: u32, strideB: u32, strideC: u32,
   alpha: f32, beta: f32,
 }
 

@@ -15,7 +15,7 @@
 struct Params {
   total: u32, C: u32, H: u32, W: u32,
   k: u32, stride: u32, pad: u32, Hout: u32,
-  Wout: u32, fanIn: u32, dstOffset: u32, _p1: u32,
+  Wout: u32, fanIn: u32, dstOffset: u32,
   wMul: f32, bMul: f32,
 }
 

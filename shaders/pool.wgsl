@@ -5,7 +5,7 @@
 //                     (rows past floor(H/q)*q are dropped by the forward pass, so they get 0)
 // 1-D over output elements, 256 invocations per workgroup, (x, y) grid.
 
-struct Params { total: u32, C: u32, H: u32, W: u32, q: u32, Hout: u32, Wout: u32, _p: u32 }
+struct Params { total: u32, C: u32, H: u32, W: u32, q: u32, Hout: u32, Wout: u32 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;

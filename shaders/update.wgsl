@@ -9,7 +9,7 @@
 // The exponent bits are tested directly: WGSL compilers may assume finite math.
 // 1-D over parameters, 256 invocations per workgroup, (x, y) grid.
 
-struct Params { n: u32, step: u32, _p0: u32, _p1: u32, lr: f32 }
+struct Params { n: u32, step: u32, lr: f32 }
 
 @group(0) @binding(0) var<storage, read> u: array<f32>;
 @group(0) @binding(1) var<storage, read> theta0: array<f32>;

@@ -269,7 +269,10 @@ describe('eigh on the GPU: fixtures (KFAC factors A, G and NTKs)', () => {
         const n = rows.length;
         return { n, A: symmetricFromLower(n, (i, j) => rows[i][j]) };
       };
-      const kfac = (fx.expected.kfac ?? []) as { A: number[][]; G: number[][] }[];
+      // Every fixture stores the kfac key (one entry per parametrized layer): a fixture without it
+      // would leave this test nothing to solve.
+      const kfac = fx.expected.kfac as { A: number[][]; G: number[][] }[];
+      expect(kfac.length).toBeGreaterThan(0);
       for (const [l, layer] of kfac.entries()) {
         for (const key of ['A', 'G'] as const) {
           const { n, A } = toMat(layer[key]);

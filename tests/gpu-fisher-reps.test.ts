@@ -28,7 +28,7 @@ import {
   type FisherKind,
   type FisherRepresentation,
 } from '../src/curvature/representations';
-import { piDamping } from '../src/curvature/kfac';
+import { piDamping } from '../src/math/training';
 
 // ---------------------------------------------------------------------------------------------
 // float64 oracles

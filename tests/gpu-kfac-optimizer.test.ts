@@ -23,7 +23,7 @@ import { fisherFromWhitened, kfacLayer, type KfacLayer } from '../src/reference/
 import { metricFactors, whitenRows } from '../src/math/training';
 import { choleskySolve, kron, kronCongruence, transpose } from '../src/math/linalg';
 import { NaturalGradient, type NaturalGradientKind } from '../src/curvature/optimizer';
-import { piDamping } from '../src/curvature/kfac';
+import { piDamping } from '../src/math/training';
 import { CurvatureTrainer } from '../src/experiments/optimizer-race';
 import type { EigenSolver } from '../src/curvature/eigen';
 

@@ -4,10 +4,11 @@
  * with both eigensolvers (the WGSL Jacobi and the f64 fallback), on the fixtures and on random
  * models the fixtures lack (strided conv, NTK parameterization, sigmoid, mse with a conv); the
  * EKFAC paper's claim frob_err_ekfac <= frob_err_kfac; the Gram-identity fallback; bad input.
+ * The individual helper kernels are tested against their f64 definitions in gpu-kfac-kernels.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { basename, dirname } from 'node:path';
-import { gpuContext } from './helpers/gpu';
+import { gpuContext, gpuContextWith } from './helpers/gpu';
 import { fixtureDirs, fixtureFiles, loadFixture } from './helpers/fixtures';
 import { CONV_NO_FLATTEN, CONV_STRIDED, MLP_SIGMOID, randomSpec } from './reference-helpers';
 import { validateSpec } from '../src/api/validate';
@@ -21,23 +22,7 @@ import { LimitError } from '../src/gpu/context';
 import { FisherSource } from '../src/curvature/source';
 import { kfacKey, type KfacKeyOptions } from '../src/curvature/results';
 import { factorEigen } from '../src/curvature/eigen';
-import { curvatureBudget } from '../src/curvature/ekfac';
-import { piDamping } from '../src/curvature/kfac';
-import {
-  colsSumSq,
-  crossEntropyMetricMv,
-  diagonal,
-  divDamped,
-  invDamped,
-  kfacInverseEigenvalues,
-  kronProduct,
-  outerCols,
-  rowsDot,
-  rowsSumSq,
-  scaleCols,
-} from '../src/ops/kfac';
-import { kron } from '../src/math/linalg';
-import { f32, normalizedMaxError, randomArray } from './helpers/random';
+import { chunkRows } from '../src/curvature/ekfac';
 
 async function gpuKfac(ctx: GpuContext, spec: ResolvedSpec, opts: Partial<KfacKeyOptions> = {}) {
   const plan = planOf(spec);
@@ -176,23 +161,21 @@ describe('Frobenius errors of large layers (above explicitMaxParams)', () => {
 
 describe('chunked routines', () => {
   it('many small chunks give the same results (conv diagonals, exact blocks, conv Gram terms)', async () => {
-    const ctx = await gpuContext();
+    // A context whose chunk budget is three rows of at most 200 floats: one example per chunk.
+    const ctx = await gpuContextWith({ curvature: { chunkBytes: 4 * 3 * 200 } });
+    expect(ctx.config.curvature.chunkBytes).toBe(2400);
+    expect((await gpuContext()).config.curvature.chunkBytes).toBe(64 << 20); // the default context is untouched
+    expect(chunkRows(ctx, 5 * 3, 3, 200)).toBe(3); // one example (R = 3 rows) per chunk
     const live = ctx.liveTensors;
     const spec = randomSpec(RANDOM_MODELS[0][1]); // strided conv, n = 5, c = 3
     const ref = toFixtureJson(computeReferenceResults(spec, ['kfac']));
-    const saved = curvatureBudget.chunkBytes;
-    curvatureBudget.chunkBytes = 4 * 3 * 200; // two rows of at most 200 floats: one example per chunk
-    try {
-      const kfac = await gpuKfac(ctx, spec);
-      expect(compareResults({ kfac }, ref, { f64Norms: true }).failures).toEqual([]);
-      const gram = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0, eigenbasisMaxBytes: 0 });
-      (ref.kfac as Record<string, number>[]).forEach((l, i) => {
-        expect(Math.abs((gram[i].frob_exact as number) - l.frob_exact) / l.frob_exact).toBeLessThan(1e-5);
-        expect(Math.abs((gram[i].frob_err_kfac as number) - l.frob_err_kfac) / l.frob_exact).toBeLessThan(2e-3);
-      });
-    } finally {
-      curvatureBudget.chunkBytes = saved;
-    }
+    const kfac = await gpuKfac(ctx, spec);
+    expect(compareResults({ kfac }, ref, { f64Norms: true }).failures).toEqual([]);
+    const gram = await gpuKfac(ctx, spec, { explicitMaxParams: 0, blockMaxParams: 0, eigenbasisMaxBytes: 0 });
+    (ref.kfac as Record<string, number>[]).forEach((l, i) => {
+      expect(Math.abs((gram[i] as unknown as Record<string, number>).frob_exact - l.frob_exact) / l.frob_exact).toBeLessThan(1e-5);
+      expect(Math.abs((gram[i] as unknown as Record<string, number>).frob_err_kfac - l.frob_err_kfac) / l.frob_exact).toBeLessThan(2e-3);
+    });
     expect(ctx.liveTensors).toBe(live);
   });
 });
@@ -227,84 +210,6 @@ describe('bad input', () => {
       await expect(factorEigen(ctx, [{ t: bad, n: 2 }], { solver })).rejects.toThrow(/non-finite/);
     }
     bad.destroy();
-    expect(ctx.liveTensors).toBe(live);
-  });
-});
-
-describe('shaders/kfac.wgsl entries against their f64 definitions', () => {
-  it('random sizes that are not multiples of the workgroup, and adversarial values', async () => {
-    const ctx = await gpuContext();
-    const live = ctx.liveTensors;
-    const rnd = (k: number, seed: number) => f32(randomArray(k, seed));
-    const up = (a: ArrayLike<number>) => ctx.upload(a, [Math.max(a.length, 1)], 'in');
-    const check = async (t: ReturnType<typeof up>, ref: ArrayLike<number>, tol = 2e-6) => {
-      const got = await ctx.read(t, 0, ref.length);
-      expect(normalizedMaxError(got, ref)).toBeLessThan(tol);
-      t.destroy();
-    };
-    const n = 37, R = 3, W = 11;
-    const x = rnd(n * R * W, 1), y = rnd(n * R * W, 2);
-    let o = ctx.tensor([n * W]);
-    const ins = [up(x), up(y)];
-    rowsSumSq(ctx, ins[0], o, n, R, W, 0.5);
-    await check(o, Array.from({ length: n * W }, (_, e) => 0.5 * [0, 1, 2].reduce((s, r) => s + x[(Math.floor(e / W) * R + r) * W + (e % W)] ** 2, 0)));
-    o = ctx.tensor([n]);
-    rowsDot(ctx, ins[0], ins[1], o, n, R, W, 2);
-    await check(o, Array.from({ length: n }, (_, i) => 2 * Array.from({ length: R * W }, (_, k) => x[i * R * W + k] * y[i * R * W + k]).reduce((a, b) => a + b, 0)));
-    o = ctx.tensor([R * W]);
-    ctx.write(o, new Float32Array(R * W).fill(1));
-    colsSumSq(ctx, ins[0], o, n, R * W, 0.25, 1);
-    await check(o, Array.from({ length: R * W }, (_, j) => 1 + 0.25 * Array.from({ length: n }, (_, b) => x[b * R * W + j] ** 2).reduce((a, c) => a + c, 0)));
-    const p = 5, q = 7;
-    const X = rnd(p * p, 3), Y = rnd(q * q, 4), Z = rnd(p * q, 5);
-    const [tX, tY, tZ] = [up(X), up(Y), up(Z)];
-    o = ctx.tensor([p * q * p * q]);
-    kronProduct(ctx, tX, p, tY, q, o);
-    await check(o, kron(X, p, Y, q));
-    o = ctx.tensor([p * q * q]);
-    scaleCols(ctx, tY, tZ, o, p, q);
-    await check(o, Array.from({ length: p * q * q }, (_, e) => Y[Math.floor(e / q) % q * q + (e % q)] * Z[Math.floor(e / (q * q)) * q + (e % q)]));
-    o = ctx.tensor([p * p * p]);
-    outerCols(ctx, tX, o, p);
-    await check(o, Array.from({ length: p ** 3 }, (_, e) => X[Math.floor(e / (p * p)) * p + (e % p)] * X[(Math.floor(e / p) % p) * p + (e % p)]));
-    o = ctx.tensor([p + 3]);
-    diagonal(ctx, tX, o, p, 3);
-    await check(o, [0, 0, 0, ...Array.from({ length: p }, (_, i) => X[i * (p + 1)])]);
-    // Damped inverses: negative round-off eigenvalues are clamped, zero traces give pi = 1.
-    const eG = [-1e-9, 0.5, 2], eA = [0, 0.1, 3, 4];
-    const [tG, tA] = [up(eG), up(eA)];
-    o = ctx.tensor([12]);
-    kfacInverseEigenvalues(ctx, tG, 3, tA, 4, 1e-2, o);
-    const pi = piDamping(eA, eG);
-    await check(o, eG.flatMap((g) => eA.map((a) => 1 / ((Math.max(g, 0) + 0.1 / pi) * (Math.max(a, 0) + 0.1 * pi)))));
-    const [tZero3, tZero4] = [up([0, 0, 0]), up([0, 0, 0, 0])];
-    o = ctx.tensor([12]);
-    kfacInverseEigenvalues(ctx, tZero3, 3, tZero4, 4, 4, o);
-    await check(o, new Array(12).fill(1 / 4));
-    o = ctx.tensor([3]);
-    invDamped(ctx, tG, 1e-3, o);
-    await check(o, eG.map((g) => 1 / (Math.max(g, 0) + 1e-3)));
-    o = ctx.tensor([4]);
-    divDamped(ctx, tA, ins[0], 0.5, o, 4);
-    await check(o, eA.map((a, i) => x[i] / (a + 0.5)));
-    // The cross_entropy metric with huge logits (softmax stabilized by the max).
-    const c = 4;
-    const logits = [1e4, 1e4 - 1, -1e4, 3, 0.1, 0.2, 0.3, 0.4];
-    const tl = up(logits);
-    o = ctx.tensor([2 * c]);
-    crossEntropyMetricMv(ctx, tl, ins[1], o, 2, c, 0.5);
-    const ref: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const row = logits.slice(i * c, i * c + c);
-      const mx = Math.max(...row);
-      const e = row.map((v) => Math.exp(v - mx));
-      const z = e.reduce((a, b) => a + b, 0);
-      const pr = e.map((v) => v / z);
-      const py = pr.reduce((s, pk, k) => s + pk * y[i * c + k], 0);
-      for (let k = 0; k < c; k++) ref.push(0.5 * pr[k] * (y[i * c + k] - py));
-    }
-    await check(o, ref, 1e-5);
-    for (const t of [...ins, tX, tY, tZ, tG, tA, tZero3, tZero4, tl]) t.destroy();
     expect(ctx.liveTensors).toBe(live);
   });
 });

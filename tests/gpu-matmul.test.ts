@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { gpuContext } from './helpers/gpu';
 import { f32, normalizedMaxError, randomArray } from './helpers/random';
-import { MATMUL_VARIANTS, isCpuAdapter, matmul, type MatmulVariant } from '../src/ops/matmul';
+import { MATMUL_VARIANTS, matmul, type MatmulVariant } from '../src/ops/matmul';
+import { isCpuAdapter } from '../src/gpu/context';
 import { matmulRef } from '../src/reference/kernels';
 
 interface Case {

@@ -17,7 +17,7 @@ import { releaseSplit, uploadSplit, type DeviceSplit } from '../nn/split';
 import { planOf, type ModelPlan } from '../model/layout';
 import { crossEntropyMetricSeeds, identitySeeds, lossAndGrad } from '../ops/loss';
 import { traceOutputs } from '../ops/ntk';
-import { tangentKernels, type KernelOptions } from '../geometry/kernels';
+import { centeredTangentKernels, tangentKernels, type KernelOptions } from '../geometry/kernels';
 import type { ResolvedSpec } from '../experiment/types';
 
 /** Outputs and losses of one split at theta0. */
@@ -141,6 +141,16 @@ export class AnalysisContext {
   kernels(): Promise<{ total: Tensor; perLayer: Tensor[] }> {
     return this.once('kernels', async () => {
       const k = tangentKernels(this.ctx, this.plan, await this.state(), await this.jacobianSignals(), { ...this.kernelOptions, perLayer: true });
+      this.own(k.total);
+      k.perLayer.forEach((t) => this.own(t));
+      return k;
+    });
+  }
+
+  /** The kernels of the centered Jacobian (README section 9), total and per layer, accurate in float32. */
+  centeredKernels(): Promise<{ total: Tensor; perLayer: Tensor[] }> {
+    return this.once('centeredKernels', async () => {
+      const k = centeredTangentKernels(this.ctx, this.plan, await this.state(), await this.jacobianSignals(), this.kernelOptions);
       this.own(k.total);
       k.perLayer.forEach((t) => this.own(t));
       return k;

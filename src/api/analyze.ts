@@ -13,7 +13,7 @@ import type { GpuContext } from '../gpu/context';
 import { matmul } from '../ops/matmul';
 import { sumOfSquares, trace } from '../ops/reduce';
 import { fullJacobian, type KernelOptions } from '../geometry/kernels';
-import { kernelAlignments, releaseTargets, uploadTargets } from '../geometry/alignment';
+import { alignmentsOf, releaseTargets, uploadTargets } from '../geometry/alignment';
 import { kfacKey } from '../curvature/results';
 import { spectrumStats } from '../math/spectrum';
 import { eigvalsSym } from '../math/linalg';
@@ -95,25 +95,9 @@ export const STATIC_KEYS: readonly KeyRule[] = [
   {
     key: 'alignment',
     compute: async (a) => {
-      const { total, perLayer } = await a.kernels();
       const targets = uploadTargets(a.ctx, a.spec.data.y, a.n, a.c);
       try {
-        const which = { traced: true, full: true };
-        const t = await kernelAlignments(a.ctx, total, targets, which);
-        const per = [];
-        for (const Kl of perLayer) per.push(await kernelAlignments(a.ctx, Kl, targets, which));
-        return {
-          alignment: {
-            uncentered: t.uncentered,
-            centered: t.centered,
-            ntk_uncentered: t.ntk_uncentered,
-            ntk_centered: t.ntk_centered,
-            per_layer_uncentered: per.map((x) => x.uncentered),
-            per_layer_centered: per.map((x) => x.centered),
-            per_layer_ntk_uncentered: per.map((x) => x.ntk_uncentered),
-            per_layer_ntk_centered: per.map((x) => x.ntk_centered),
-          },
-        };
+        return { alignment: await alignmentsOf(a.ctx, await a.kernels(), await a.centeredKernels(), targets) };
       } finally {
         releaseTargets(targets);
       }

@@ -29,15 +29,12 @@ import { layerJacobian } from '../geometry/kernels';
 import { colsSumSq, outerCols, rowsSumSq, scaleCols, square } from '../ops/kfac';
 
 /**
- * Working budget of the chunked routines (conv diagonals, exact blocks, conv Gram terms): the
- * largest per-chunk temporary in bytes, also capped by the device limit. Mutable so tests can
- * force many small chunks.
+ * Rows per chunk (a multiple of R) so that `rows * width` floats fit the working budget of the
+ * chunked routines (conv diagonals, exact blocks, conv Gram terms): the context's
+ * `config.curvature.chunkBytes`, capped by the device's storage binding limit.
  */
-export const curvatureBudget = { chunkBytes: 64 << 20 };
-
-/** Rows per chunk (a multiple of R) so that `rows * width` floats fit the chunk budget. */
 export function chunkRows(ctx: GpuContext, totalRows: number, R: number, width: number): number {
-  const budget = Math.min(curvatureBudget.chunkBytes, ctx.limits.maxStorageBufferBindingSize);
+  const budget = Math.min(ctx.config.curvature.chunkBytes, ctx.limits.maxStorageBufferBindingSize);
   const perExample = R * width * 4;
   if (perExample > budget) {
     ctx.checkStorageBytes(perExample, `one example's projected gradients (${R} x ${width})`);

@@ -3,7 +3,7 @@
  *
  * Implicit (matrix-free). F v = J^T (M (J v)) / n: a JVP through the network frozen at the
  * source's forward state (GpuModel.jvp), the output metric (identity for mse, diag p - p p^T for
- * cross_entropy, shaders/kfac.wgsl ce_metric_mv), and a VJP (one batched backward pass of one
+ * cross_entropy, shaders/metric.wgsl ce_metric_mv), and a VJP (one batched backward pass of one
  * seed row per example plus the gradient contraction). No Jacobian is formed. Its trace,
  * Frobenius norm and spectrum come from the (n c) x (n c) Gram Gamma Gamma^T / n (the signals'
  * tangent kernel, src/geometry/kernels.ts), which has F's nonzero eigenvalues; its diagonal from

@@ -148,15 +148,3 @@ export function kroneckerApply(ctx: GpuContext, layer: ParamLayerPlan, G: Tensor
   matmul(ctx, { a: s.t1, b: A, c: { t: dst, offset: layer.offset, ld: m }, M: out, N: m, K: m });
 }
 
-/**
- * pi-damping factor sqrt((tr A / m) / (tr G / out)) from the (clamped) eigenvalues; 1 when a
- * factor is zero. The same formula is in shaders/kfac.wgsl (kfac_inv).
- */
-export function piDamping(eigA: ArrayLike<number>, eigG: ArrayLike<number>): number {
-  let trA = 0;
-  let trG = 0;
-  for (let i = 0; i < eigA.length; i++) trA += Math.max(eigA[i], 0);
-  for (let i = 0; i < eigG.length; i++) trG += Math.max(eigG[i], 0);
-  if (!(trA > 0 && trG > 0)) return 1;
-  return Math.sqrt(trA / eigA.length / (trG / eigG.length));
-}

@@ -42,6 +42,7 @@ import { applyScratch, gammaSignals, kroneckerEigenApply, layerFactors, releaseS
 import { kroneckerBasisDiag } from './ekfac';
 import { factorEigen, releaseEigen, type EigenSolver, type FactorEigen } from './eigen';
 import { invDamped, kfacInverseEigenvalues } from '../ops/kfac';
+import { checkNaturalGradientRule } from '../math/training';
 
 export type NaturalGradientKind = 'kfac' | 'ekfac';
 
@@ -94,14 +95,9 @@ export class NaturalGradient {
     readonly plan: ModelPlan,
     readonly opts: NaturalGradientOptions,
   ) {
-    if (opts.kind !== 'kfac' && opts.kind !== 'ekfac') throw new Error(`natural gradient: kind must be kfac or ekfac, got ${String(opts.kind)}`);
-    if (!(Number.isFinite(opts.damping) && opts.damping > 0)) {
-      throw new Error(`natural gradient: damping must be a positive finite number (got ${opts.damping}); the KFAC/EKFAC inverse of a singular Fisher needs it`);
-    }
     const k = opts.eigEvery ?? 1;
-    if (!(Number.isInteger(k) && k >= 1)) throw new Error(`natural gradient: eigEvery must be a positive integer (got ${k})`);
     const decay = opts.decay ?? 0;
-    if (!(decay >= 0 && decay < 1)) throw new Error(`natural gradient: decay must be in [0, 1) (got ${decay})`);
+    checkNaturalGradientRule({ kind: opts.kind, damping: opts.damping, eigEvery: k, decay });
     this.kind = opts.kind;
     this.damping = opts.damping;
     this.eigEvery = k;

@@ -27,6 +27,8 @@
  *   O((n c)^2) memory, but they lose about sqrt(eps32) ||F|| absolute accuracy to cancellation
  *   when an error is far below ||F|| (measured: up to 3e-4 ||F|| on a 5-40-40-3 mse net, where
  *   the README's tolerance is 1e-5): a documented fallback for layers too large for the rest.
+ * The three thresholds default to the context's `config.curvature` (src/gpu/config.ts, where the
+ * defaults above are set) and can be overridden per call (`KfacKeyOptions`).
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
@@ -46,11 +48,11 @@ import { diagEmbed, kronProduct, rowsDot } from '../ops/kfac';
 export interface KfacKeyOptions {
   /** Dense blocks are returned for layers with param_size <= this (fixtures: 150). */
   blockMaxParams: number;
-  /** Largest P_l whose Frobenius errors use explicit blocks (default 2048). */
+  /** Largest P_l whose Frobenius errors use explicit blocks (default: ctx.config.curvature, 2048). */
   explicitMaxParams?: number;
-  /** Largest projected-gradient matrix (n c x P_l floats, in bytes) of the eigenbasis route (default 128 MiB, capped by the device). */
+  /** Largest projected-gradient matrix (n c x P_l floats, in bytes) of the eigenbasis route (default: ctx.config.curvature, 128 MiB; capped by the device). */
   eigenbasisMaxBytes?: number;
-  /** Largest work n c P_l^2 (multiply-adds) of the eigenbasis route (default 1e11: tens of seconds on a software adapter, milliseconds on a discrete GPU). */
+  /** Largest work n c P_l^2 (multiply-adds) of the eigenbasis route (default: ctx.config.curvature, 1e11: tens of seconds on a software adapter, milliseconds on a discrete GPU). */
   eigenbasisMaxWork?: number;
   /**
    * Eigensolver of the factors. Default `cpu` (float64 eighSym of the float32 factors): measured
@@ -62,9 +64,6 @@ export interface KfacKeyOptions {
   solver?: EigenSolver;
 }
 
-export const DEFAULT_EXPLICIT_MAX = 2048;
-export const DEFAULT_EIGENBASIS_BYTES = 128 << 20;
-export const DEFAULT_EIGENBASIS_WORK = 1e11;
 const TILE = 2048;
 
 /** ||X - Y||_F of two N-element tensors (float64 finish). */
@@ -167,7 +166,8 @@ export async function kfacKey(
   opts: KfacKeyOptions,
 ): Promise<KfacLayerResult[]> {
   const n = gamma.n;
-  const explicitMax = opts.explicitMaxParams ?? DEFAULT_EXPLICIT_MAX;
+  const budget = ctx.config.curvature;
+  const explicitMax = opts.explicitMaxParams ?? budget.explicitMaxParams;
   const factors = kfacFactors(ctx, layers, state, gamma);
   const owned: Tensor[] = [];
   const keep = (t: Tensor) => {
@@ -209,7 +209,7 @@ export async function kfacKey(
       let offDiag2: number | null = null;
       let blocks: Tensor[] = [];
       const rows = n * gamma.R;
-      const eigenbasisBytes = Math.min(opts.eigenbasisMaxBytes ?? DEFAULT_EIGENBASIS_BYTES, ctx.limits.maxStorageBufferBindingSize);
+      const eigenbasisBytes = Math.min(opts.eigenbasisMaxBytes ?? budget.eigenbasisMaxBytes, ctx.limits.maxStorageBufferBindingSize);
       if (withBlocks || size <= explicitMax) {
         const F = keep(exactBlock(ctx, layer, state, gamma));
         const K = keep(ctx.tensor([size, size], 'kfac block'));
@@ -219,7 +219,7 @@ export async function kfacKey(
         frobErrKfac = await normDiff(ctx, F, K, size * size);
         frobErrEkfac = await normDiff(ctx, F, E, size * size);
         if (withBlocks) blocks = [F, K, E];
-      } else if (rows * size * 4 <= eigenbasisBytes && rows * size * size <= (opts.eigenbasisMaxWork ?? DEFAULT_EIGENBASIS_WORK)) {
+      } else if (rows * size * 4 <= eigenbasisBytes && rows * size * size <= (opts.eigenbasisMaxWork ?? budget.eigenbasisMaxWork)) {
         offDiag2 = await offDiagonalSquared(ctx, layer, state, gamma, eG.vectors, eA.vectors);
       } else {
         const N = rows;

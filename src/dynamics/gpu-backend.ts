@@ -48,7 +48,7 @@ export class GpuBackend implements DynamicsBackend {
     const probe = await KernelProbe.create(ctx, trainer.model, probeState0, trainer.theta0, spec.data.y.subarray(0, m * c));
     let closed: ClosedForm | null = null;
     if (spec.loss === 'mse' && opts.linearized && n * c <= opts.closedFormMax) {
-      const K0 = kernelsAt(ctx, trainer.model, trainer.state0, trainer.theta0);
+      const K0 = kernelsAt(ctx, trainer.model, trainer.state0, trainer.theta0, false);
       closed = await ClosedForm.create(ctx, trainer, K0.total);
       releaseKernels(K0);
     }

@@ -10,19 +10,23 @@ import type { Tensor } from '../gpu/tensor';
 import type { GpuModel, ForwardState } from '../nn/gpu-model';
 import { numel, type ModelPlan } from '../model/layout';
 import { identitySeeds } from '../ops/loss';
-import { centerKernel } from '../ops/ntk';
 import { dot, signAgreement, sumOfSquares } from '../ops/reduce';
-import { tangentKernels } from '../geometry/kernels';
-import { kernelAlignments, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
+import { centeredTangentKernels, tangentKernels } from '../geometry/kernels';
+import { alignmentsOf, releaseTargets, uploadTargets, type AlignmentTargets, type AlignmentMetrics } from '../geometry/alignment';
 
 
 export interface KernelState {
   total: Tensor;
   perLayer: Tensor[];
+  /** The kernels of the Jacobian centered over examples (README section 9), when asked for. */
+  centered: { total: Tensor; perLayer: Tensor[] } | null;
 }
 
-/** The full and per-layer tangent kernels (nc x nc) of `f` at a forward state. */
-export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState, theta: Tensor): KernelState {
+/**
+ * The full and per-layer tangent kernels (nc x nc) of `f` at a forward state and, with
+ * `centered`, those of the centered Jacobian (`centeredTangentKernels`).
+ */
+export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState, theta: Tensor, centered = true): KernelState {
   const { n } = state;
   const c = model.plan.c;
   const seeds = ctx.tensor([n * c, c], 'unit seeds');
@@ -30,30 +34,14 @@ export function kernelsAt(ctx: GpuContext, model: GpuModel, state: ForwardState,
   const signals = model.backward(state, seeds, c, theta);
   seeds.destroy();
   const k = tangentKernels(ctx, model.plan, state, signals, { perLayer: true });
+  const kc = centered ? centeredTangentKernels(ctx, model.plan, state, signals) : null;
   model.releaseSignals(signals);
-  return k;
+  return { ...k, centered: kc };
 }
 
-export function releaseKernels(k: KernelState): void {
-  k.total.destroy();
-  for (const t of k.perLayer) t.destroy();
-}
-
-/** Every alignment of one kernel state. */
-export async function alignmentsOf(ctx: GpuContext, k: KernelState, targets: AlignmentTargets): Promise<AlignmentMetrics> {
-  const total = await kernelAlignments(ctx, k.total, targets, { traced: true, full: true });
-  const per = [];
-  for (const Kl of k.perLayer) per.push(await kernelAlignments(ctx, Kl, targets, { traced: true, full: true }));
-  return {
-    uncentered: total.uncentered,
-    centered: total.centered,
-    ntk_uncentered: total.ntk_uncentered,
-    ntk_centered: total.ntk_centered,
-    per_layer_uncentered: per.map((a) => a.uncentered),
-    per_layer_centered: per.map((a) => a.centered),
-    per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
-    per_layer_ntk_centered: per.map((a) => a.ntk_centered),
-  };
+/** Free a kernel state (its `total` too unless it is null: a caller that keeps it). */
+export function releaseKernels(k: Omit<KernelState, 'total'> & { total: Tensor | null }): void {
+  for (const t of [k.total, ...k.perLayer, ...(k.centered ? [k.centered.total, ...k.centered.perLayer] : [])]) t?.destroy();
 }
 
 export interface ProbeResult {
@@ -104,11 +92,10 @@ export class KernelProbe {
     const c = model.plan.c;
     const N = n * c;
     const K0 = kernelsAt(ctx, model, state0, theta0);
-    const K0c = ctx.tensor([N, N], 'K0 centered');
-    centerKernel(ctx, K0.total, K0c, n, c);
+    const K0c = K0.centered!.total;
     const targets = uploadTargets(ctx, Y, n, c);
     const [s0, s0c] = await Promise.all([sumOfSquares(ctx, K0.total, N * N), sumOfSquares(ctx, K0c, N * N)]);
-    const alignment0 = await alignmentsOf(ctx, K0, targets);
+    const alignment0 = await alignmentsOf(ctx, K0, K0.centered, targets);
     return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
   }
 
@@ -125,18 +112,15 @@ export class KernelProbe {
     const ctx = this.ctx;
     const N = this.N;
     const { n } = state;
-    const c = this.model.plan.c;
     const K = kernelsAt(ctx, this.model, state, theta);
-    const alignment = await alignmentsOf(ctx, K, this.targets);
-    const Kc = ctx.tensor([N, N], 'K centered');
-    centerKernel(ctx, K.total, Kc, n, c);
+    const alignment = await alignmentsOf(ctx, K, K.centered, this.targets);
+    const Kc = K.centered!.total;
     const [kk, kkc, cross, crossc] = await Promise.all([
       sumOfSquares(ctx, K.total, N * N),
       sumOfSquares(ctx, Kc, N * N),
       dot(ctx, K.total, this.K0.total, N * N),
       dot(ctx, Kc, this.K0c, N * N),
     ]);
-    Kc.destroy();
     let relu: number | null = null;
     if (this.reluUnits > 0) {
       let agree = 0;
@@ -147,7 +131,7 @@ export class KernelProbe {
     }
     const kernel = keepKernel ? K.total : null;
     if (!keepKernel) K.total.destroy();
-    for (const t of K.perLayer) t.destroy();
+    releaseKernels({ ...K, total: null });
     return {
       probe: {
         alignment,
@@ -161,7 +145,6 @@ export class KernelProbe {
 
   dispose(): void {
     releaseKernels(this.K0);
-    this.K0c.destroy();
     releaseTargets(this.targets);
   }
 }

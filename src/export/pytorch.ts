@@ -19,7 +19,7 @@
 import program from './pytorch-program.py?raw';
 import { version as LAB_VERSION } from '../../package.json';
 import { planOf, type ModelPlan } from '../model/layout';
-import { requestedKeys } from '../experiment/keys';
+import { requestedKeys, RESULT_KEYS } from '../experiment/keys';
 import { infiniteProblem } from '../model/infinite-plan';
 import type { ResolvedSpec } from '../experiment/types';
 
@@ -32,27 +32,7 @@ export class ExportError extends Error {
 }
 
 /** The result keys the exported program computes (the runner's, in its order; `infinite` is not exported yet). */
-export const EXPORTED_KEYS = [
-  'theta',
-  'outputs',
-  'outputs_test',
-  'loss',
-  'loss_test',
-  'per_example_loss',
-  'loss_grad',
-  'jacobian',
-  'ntk',
-  'ntk_trace',
-  'ntk_trace_per_layer',
-  'alignment',
-  'ntk_spectrum',
-  'ntk_trace_spectrum',
-  'fisher',
-  'fisher_trace',
-  'fisher_frobenius',
-  'kfac',
-  'train',
-] as const;
+export const EXPORTED_KEYS = RESULT_KEYS.filter((k) => k !== 'infinite');
 
 /** Optimizers the exported training loop implements (the runner's trainer also has kfac / ekfac). */
 const EXPORTED_OPTIMIZERS = ['gd', 'sgd'];

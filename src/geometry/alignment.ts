@@ -107,27 +107,59 @@ export interface KernelAlignments {
   ntk_centered: number;
 }
 
-/** The four alignments of one full kernel K (nc x nc). */
-export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }): Promise<KernelAlignments> {
+/**
+ * The four alignments of one full kernel K (nc x nc). The centered ones use `Kc`, the kernel of
+ * the centered Jacobian (`centeredTangentKernels`, accurate in float32), when given; otherwise
+ * K is centered here (H K H, which loses accuracy when K has a large common part).
+ */
+export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }, Kc?: Tensor): Promise<KernelAlignments> {
   const { n, c } = t;
   const N = n * c;
   const out: KernelAlignments = { uncentered: NaN, centered: NaN, ntk_uncentered: NaN, ntk_centered: NaN };
   if (which.traced) {
     const Ktr = ctx.tensor([n, n], 'K traced');
     traceOutputs(ctx, K, Ktr, n, c);
-    const Kc = ctx.tensor([n, n], 'K traced centered');
-    centerKernel(ctx, Ktr, Kc, n, 1);
+    // The traced centered kernel is H K_tr H = trace over outputs of (H (x) I) K (H (x) I).
+    const Ktrc = ctx.tensor([n, n], 'K traced centered');
+    if (Kc) traceOutputs(ctx, Kc, Ktrc, n, c);
+    else centerKernel(ctx, Ktr, Ktrc, n, 1);
     out.uncentered = await traceAlignment(ctx, Ktr, t.Y, n, c, t.outerNorm);
-    out.centered = await traceAlignment(ctx, Kc, t.Yc, n, c, t.outerNormCentered);
+    out.centered = await traceAlignment(ctx, Ktrc, t.Yc, n, c, t.outerNormCentered);
     Ktr.destroy();
-    Kc.destroy();
+    Ktrc.destroy();
   }
   if (which.full) {
-    const Kc = ctx.tensor([N, N], 'K centered');
-    centerKernel(ctx, K, Kc, n, c);
+    const centered = Kc ?? ctx.tensor([N, N], 'K centered');
+    if (!Kc) centerKernel(ctx, K, centered, n, c);
     out.ntk_uncentered = await fullAlignment(ctx, K, t.Y, N, t.sq);
-    out.ntk_centered = await fullAlignment(ctx, Kc, t.Yc, N, t.sqCentered);
-    Kc.destroy();
+    out.ntk_centered = await fullAlignment(ctx, centered, t.Yc, N, t.sqCentered);
+    if (!Kc) centered.destroy();
   }
   return out;
+}
+
+/**
+ * Every alignment of fixture README sections 7 and 9 of a kernel and of each layer's kernel, the
+ * centered ones from the kernels of the centered Jacobian when given (`centeredTangentKernels`).
+ */
+export async function alignmentsOf(
+  ctx: GpuContext,
+  k: { total: Tensor; perLayer: Tensor[] },
+  centered: { total: Tensor; perLayer: Tensor[] } | null,
+  targets: AlignmentTargets,
+): Promise<AlignmentMetrics> {
+  const which = { traced: true, full: true };
+  const total = await kernelAlignments(ctx, k.total, targets, which, centered?.total);
+  const per = [];
+  for (const [l, Kl] of k.perLayer.entries()) per.push(await kernelAlignments(ctx, Kl, targets, which, centered?.perLayer[l]));
+  return {
+    uncentered: total.uncentered,
+    centered: total.centered,
+    ntk_uncentered: total.ntk_uncentered,
+    ntk_centered: total.ntk_centered,
+    per_layer_uncentered: per.map((a) => a.uncentered),
+    per_layer_centered: per.map((a) => a.centered),
+    per_layer_ntk_uncentered: per.map((a) => a.ntk_uncentered),
+    per_layer_ntk_centered: per.map((a) => a.ntk_centered),
+  };
 }

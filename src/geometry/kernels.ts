@@ -4,18 +4,19 @@
  *
  * Dense layer l: J_l[(i,r), (o,a)] = S[(i,r), o] A~[i, a], so its kernel block is
  *   K_l[(i,r),(j,s)] = (A~ A~^T)[i,j] * (S S^T)[(i,r),(j,s)]
- * computed from an n x n and an nR x nR Gram without forming J_l (DESIGN.md "factorized NTK").
+ * computed from an n x n and an nR x nR Gram without forming J_l (the factorized NTK).
  * Conv layer l: J_l[(i,r), (o,a)] = sum_t S[(i,r), o, t] P[i, t, a]; its kernel is either the
  * patch-Gram sum  sum_{t,t'} (P P^T)[(i,t),(j,t')] (S S^T)[(i,r,t),(j,s,t')]  or J_l J_l^T with
  * J_l formed by a batched matmul. Conv layers have few parameters (out * (C k^2 + 1)) and many
  * positions, so the second is usually far cheaper; `convKernelRoute` picks by operation count
- * and memory, and both are tested against the f64 reference.
+ * and memory. tests/gpu-ntk-routes.test.ts forces each route on conv models and compares both
+ * with each other and with the f64 reference, and checks the choice by memory.
  */
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import { matmul } from '../ops/matmul';
 import { denseJacobianBlock } from '../ops/jacobian';
-import { hadamardAccumulate, patchGramAccumulate } from '../ops/ntk';
+import { centerKernel, hadamardAccumulate, patchGramAccumulate } from '../ops/ntk';
 import { swapAxes } from '../ops/patches';
 import { axpby } from '../ops/elementwise';
 import type { ConvPlan, ModelPlan, ParamLayerPlan } from '../model/layout';
@@ -166,5 +167,75 @@ export function tangentKernels(
       layerKernel(ctx, layer, state, signals, total, l > 0, opts);
     }
   });
+  return { total, perLayer };
+}
+
+/** Budgets of the exact centered-kernel route (`centeredTangentKernels`). */
+export interface CenteringOptions extends KernelOptions {
+  /** Largest centered layer Jacobian (n R x P_l floats), in bytes (default 64 MiB, capped by the device). */
+  jacobianMaxBytes?: number;
+  /** Largest Gram work (n R)^2 P_l, in multiply-adds (default 4e9: seconds on a software adapter). */
+  maxWork?: number;
+}
+
+/**
+ * The kernels of the Jacobian centered over examples, per output (fixture README sections 9 and
+ * 11: K~ = J~ J~^T with J~ = J - mean over examples, which equals (H (x) I_R) K (H (x) I_R)),
+ * per layer and in total (each nR x nR).
+ *
+ * Centering J first keeps float32 accuracy where centering K loses it: when a layer's inputs
+ * have a large common part (sigmoid units, a bias-dominated input), K's entries are large and
+ * nearly equal, and H K H cancels them down to a small remainder carrying K's absolute rounding
+ * error (measured: 6e-5 relative on a dense layer after a sigmoid conv, against the README's
+ * 1e-5). J~'s entries cancel only the mean of J, and its Gram is formed from them. A layer whose
+ * Jacobian block exceeds the budgets falls back to H K_l H.
+ */
+export function centeredTangentKernels(
+  ctx: GpuContext,
+  plan: ModelPlan,
+  state: ForwardState,
+  signals: Signals,
+  opts: CenteringOptions = {},
+): { total: Tensor; perLayer: Tensor[] } {
+  const { n, R } = signals;
+  const N = n * R;
+  ctx.checkStorageBytes(N * N * 4, `the centered tangent kernel (${N} x ${N})`);
+  const maxBytes = Math.min(opts.jacobianMaxBytes ?? 64 << 20, ctx.limits.maxStorageBufferBindingSize);
+  const maxWork = opts.maxWork ?? 4e9;
+  // E (N x R): 1/n at (i R + r, r); E1 the same with ones. M = E^T J is the per-output mean row,
+  // J - E1 M the centered Jacobian.
+  const e = new Float32Array(N * R);
+  const e1 = new Float32Array(N * R);
+  for (let i = 0; i < n; i++)
+    for (let r = 0; r < R; r++) {
+      e[(i * R + r) * R + r] = 1 / n;
+      e1[(i * R + r) * R + r] = 1;
+    }
+  const E = ctx.upload(e, [N, R], 'mean weights');
+  const E1 = ctx.upload(e1, [N, R], 'mean spread');
+  const total = ctx.tensor([N, N], 'K centered');
+  const perLayer = plan.paramLayers.map((layer, l) => {
+    const Kc = ctx.tensor([N, N], `K_${l} centered`);
+    const width = layer.size;
+    if (N * width * 4 <= maxBytes && N * N * width <= maxWork) {
+      const J = ctx.tensor([N, width], 'J_l');
+      layerJacobian(ctx, layer, state, signals, J, width, 0);
+      const M = ctx.tensor([R, width], 'mean Jacobian rows');
+      matmul(ctx, { a: E, b: J, c: M, M: R, N: width, K: N, transA: true });
+      matmul(ctx, { a: E1, b: M, c: J, M: N, N: width, K: R, alpha: -1, beta: 1 });
+      matmul(ctx, { a: J, b: J, c: Kc, M: N, N: N, K: width, transB: true });
+      J.destroy();
+      M.destroy();
+    } else {
+      const K = ctx.tensor([N, N], `K_${l}`);
+      layerKernel(ctx, layer, state, signals, K, false, opts);
+      centerKernel(ctx, K, Kc, n, R);
+      K.destroy();
+    }
+    axpby(ctx, 1, Kc, l === 0 ? 0 : 1, total, N * N);
+    return Kc;
+  });
+  E.destroy();
+  E1.destroy();
   return { total, perLayer };
 }

@@ -15,8 +15,12 @@
  * (keyed by layout and buffer identities) instead of created per dispatch.
  */
 import { LimitError, TangentError } from '../experiment/errors';
+import { cappedLimits, ENGINE_LIMIT_NAMES, resolveConfig, type ContextOptions, type EngineConfig, type EngineLimits } from './config';
+import { kernelName, MAX_UNIFORM_BYTES, writeUniforms, type BindingNames, type Bindings, type KernelDescriptor, type UniformFields, type UniformValues } from './kernel';
 import { shaderSource } from './shaders';
 import { Tensor } from './tensor';
+
+export type { ContextOptions, EngineConfig, EngineLimits };
 
 export interface AdapterReport {
   vendor: string;
@@ -35,14 +39,9 @@ export interface AdapterReport {
 
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|basic render|warp/i;
 
-/** The device limits the engine plans its work around. */
-export interface EngineLimits {
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-  maxComputeWorkgroupStorageSize: number;
-  maxComputeInvocationsPerWorkgroup: number;
-  maxComputeWorkgroupsPerDimension: number;
-  maxStorageBuffersPerShaderStage: number;
+/** True for adapters that run compute shaders on the CPU (Mesa llvmpipe/lavapipe, SwiftShader, WARP). */
+export function isCpuAdapter(a: Pick<AdapterReport, 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return SOFTWARE_ADAPTER.test([a.vendor, a.architecture, a.device, a.description].join(' '));
 }
 
 export class GpuError extends TangentError {
@@ -51,69 +50,49 @@ export class GpuError extends TangentError {
   }
 }
 
-
 export { LimitError };
 
-export interface KernelRef {
-  /** File name in shaders/ without `.wgsl`. */
-  shader: string;
-  /** Entry point (default `main`). */
-  entry?: string;
-  /** Pipeline-overridable constants (`override` declarations). */
-  constants?: Record<string, number | boolean>;
-}
+/** Pipeline-overridable constants (`override` declarations) of a dispatch. */
+export type PipelineConstants = Readonly<Record<string, number | boolean>>;
 
-export interface DispatchArgs {
-  kernel: KernelRef;
-  /** Read-only storage bindings, in binding order starting at 0. */
-  inputs?: Tensor[];
-  /** Read-write storage bindings, after the inputs. */
-  outputs: Tensor[];
-  /** Uniform block bound after the storage bindings (at most 256 bytes). */
-  uniforms?: ArrayBuffer;
-  workgroups: [number, number?, number?];
-}
+/** One dispatch of a kernel: its tensors (one per binding of the descriptor), uniform values by name, grid. */
+export type DispatchArgs<U extends UniformFields | null, I extends BindingNames, O extends BindingNames> = {
+  /** Read-only storage bindings, one per `kernel.inputs` name, in that order. */
+  inputs: Bindings<I, Tensor>;
+  /** Read-write storage bindings, one per `kernel.outputs` name, in that order. */
+  outputs: Bindings<O, Tensor>;
+  /** Values of the `override` constants listed in `kernel.constants`. */
+  constants?: PipelineConstants;
+  workgroups: readonly [number, number?, number?];
+} & UniformArgs<U>;
 
-const UNIFORM_SLOT = 256;
+/** The uniform values, by field name, exactly when the kernel has a uniform block. */
+export type UniformArgs<U extends UniformFields | null> = [U] extends [UniformFields] ? { uniforms: UniformValues<U> } : { uniforms?: undefined };
+
+/** Bytes per uniform ring slot: the largest block, and a multiple of minUniformBufferOffsetAlignment (256 at most). */
+const UNIFORM_SLOT = MAX_UNIFORM_BYTES;
 const UNIFORM_SLOTS = 1024;
 /** Bytes of idle buffers kept for reuse before the oldest are destroyed. */
 const POOL_LIMIT_BYTES = 512 * 1024 * 1024;
 /** Cached bind groups before the cache is cleared (a training loop needs a few hundred). */
 const BIND_GROUP_CACHE_LIMIT = 8192;
 
-/** Little builder for uniform blocks: u32 / i32 / f32 fields in declaration order. */
-export class Uniforms {
-  private readonly buf = new ArrayBuffer(UNIFORM_SLOT);
-  private readonly u = new Uint32Array(this.buf);
-  private readonly i = new Int32Array(this.buf);
-  private readonly f = new Float32Array(this.buf);
-  private n = 0;
-  u32(...v: number[]): this {
-    for (const x of v) this.u[this.n++] = x >>> 0;
-    return this;
-  }
-  i32(...v: number[]): this {
-    for (const x of v) this.i[this.n++] = x | 0;
-    return this;
-  }
-  f32(...v: number[]): this {
-    for (const x of v) this.f[this.n++] = x;
-    return this;
-  }
-  /** The block padded to a multiple of 16 bytes. */
-  bytes(): ArrayBuffer {
-    return this.buf.slice(0, Math.max(16, Math.ceil((this.n * 4) / 16) * 16));
-  }
-}
-
-export interface ContextOptions {
-  /** Label used in error messages. */
-  label?: string;
-}
+/*
+ * WebGPU's usage and stage flags. Their values are fixed by the specification; they are spelled
+ * out here instead of read from the globals (GPUBufferUsage, ...) that browsers define, because
+ * in Node those globals exist only if someone copies Dawn's into globalThis, and the engine does
+ * not reach into process-wide state to run.
+ */
+const BUFFER_MAP_READ = 0x0001;
+const BUFFER_COPY_SRC = 0x0004;
+const BUFFER_COPY_DST = 0x0008;
+const BUFFER_UNIFORM = 0x0040;
+const BUFFER_STORAGE = 0x0080;
+const STAGE_COMPUTE = 0x4;
+const MAP_READ = 0x0001;
 
 export class GpuContext {
-  readonly limits: EngineLimits;
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<KernelDescriptor, Map<string, GPUComputePipeline>>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly live = new Set<Tensor>();
@@ -131,6 +110,7 @@ export class GpuContext {
   private nextBufferId = 1;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
   private readonly uniformStaging = new Uint8Array(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private readonly uniformView = new DataView(this.uniformStaging.buffer);
   private readonly readbackPool = new Map<number, GPUBuffer[]>();
   private lostReason: string | null = null;
   /** Dispatches recorded since creation (for benchmarks and tests). */
@@ -140,25 +120,20 @@ export class GpuContext {
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterReport,
+    /** The limits the engine plans around: the device's, lowered by `ContextOptions.limits`. */
+    readonly limits: EngineLimits,
+    /** This context's configuration (src/gpu/config.ts). */
+    readonly config: EngineConfig,
     // Held only to keep them alive: with Dawn in Node, a garbage-collected GPU object tears down
     // the native instance under a live device, and the process then crashes at random
     // (seen here as segfaults and futex aborts during a dispatch).
     private readonly gpuObject: GPU,
     private readonly adapterObject: GPUAdapter,
   ) {
-    const l = device.limits;
-    this.limits = {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    };
     this.uniformRing = device.createBuffer({
       label: 'uniform ring',
       size: UNIFORM_SLOT * UNIFORM_SLOTS,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      usage: BUFFER_UNIFORM | BUFFER_COPY_DST,
     });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.errors.push(ev.error.message);
@@ -168,24 +143,14 @@ export class GpuContext {
     });
   }
 
-  /** Request an adapter and a device with the adapter's largest storage limits. */
-  static async create(gpu: GPU, _opts: ContextOptions = {}): Promise<GpuContext> {
+  /**
+   * Request an adapter and a device with the adapter's largest storage and workgroup limits, and
+   * resolve the engine configuration (`options`, see src/gpu/config.ts; bad options throw).
+   */
+  static async create(gpu: GPU, options: ContextOptions = {}): Promise<GpuContext> {
     if (!gpu) throw new GpuError('WebGPU is not available (no navigator.gpu)');
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new GpuError('WebGPU is available but no adapter was found');
-    const want: (keyof EngineLimits)[] = [
-      'maxStorageBufferBindingSize',
-      'maxBufferSize',
-      'maxComputeWorkgroupStorageSize',
-      'maxComputeInvocationsPerWorkgroup',
-      'maxComputeWorkgroupsPerDimension',
-      'maxStorageBuffersPerShaderStage',
-    ];
-    const requiredLimits: Record<string, number> = {};
-    for (const k of want) requiredLimits[k] = adapter.limits[k];
-    requiredLimits.maxComputeWorkgroupSizeX = adapter.limits.maxComputeWorkgroupSizeX;
-    requiredLimits.maxComputeWorkgroupSizeY = adapter.limits.maxComputeWorkgroupSizeY;
-    const device = await adapter.requestDevice({ requiredLimits });
     const info = adapter.info ?? ({} as GPUAdapterInfo);
     const vendor = info.vendor ?? '';
     const architecture = info.architecture ?? '';
@@ -195,8 +160,18 @@ export class GpuContext {
       .concat(vendor && description && !description.includes(vendor) ? [`(${vendor})`] : [])
       .join(' ');
     const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
-    const software = fallback || SOFTWARE_ADAPTER.test([vendor, architecture, dev, description].join(' '));
-    return new GpuContext(device, { vendor, architecture, device: dev, description, summary, software }, gpu, adapter);
+    const report: AdapterReport = { vendor, architecture, device: dev, description, summary, software: false };
+    report.software = fallback || isCpuAdapter(report);
+    // Options are checked before the device exists, so a bad one leaves nothing behind.
+    const config = resolveConfig(options, report.software);
+    const requiredLimits: Record<string, number> = {};
+    for (const k of ENGINE_LIMIT_NAMES) requiredLimits[k] = adapter.limits[k];
+    const limits = cappedLimits(requiredLimits as unknown as EngineLimits, options.limits);
+    requiredLimits.maxComputeWorkgroupSizeX = adapter.limits.maxComputeWorkgroupSizeX;
+    requiredLimits.maxComputeWorkgroupSizeY = adapter.limits.maxComputeWorkgroupSizeY;
+    const device = await adapter.requestDevice({ label: config.label, requiredLimits });
+    for (const k of ENGINE_LIMIT_NAMES) limits[k] = Math.min(limits[k], device.limits[k]);
+    return new GpuContext(device, report, limits, config, gpu, adapter);
   }
 
   get lost(): string | null {
@@ -263,7 +238,7 @@ export class GpuContext {
       // Fresh WebGPU buffers are zeroed; a reused one is cleared in command order.
       if (zero) this.endPass().clearBuffer(buffer);
     } else {
-      buffer = this.device.createBuffer({ label, size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      buffer = this.device.createBuffer({ label, size: bytes, usage: BUFFER_STORAGE | BUFFER_COPY_SRC | BUFFER_COPY_DST });
       this.bufferIds.set(buffer, this.nextBufferId++);
     }
     const t = new Tensor(buffer, shape.slice(), (x) => {
@@ -322,31 +297,40 @@ export class GpuContext {
     let l = this.layouts.get(key);
     if (!l) {
       const entries: GPUBindGroupLayoutEntry[] = [];
-      for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } });
-      for (let i = 0; i < nOut; i++) entries.push({ binding: nIn + i, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } });
-      if (uniform) entries.push({ binding: nIn + nOut, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+      for (let i = 0; i < nIn; i++) entries.push({ binding: i, visibility: STAGE_COMPUTE, buffer: { type: 'read-only-storage' } });
+      for (let i = 0; i < nOut; i++) entries.push({ binding: nIn + i, visibility: STAGE_COMPUTE, buffer: { type: 'storage' } });
+      if (uniform) entries.push({ binding: nIn + nOut, visibility: STAGE_COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
       l = this.device.createBindGroupLayout({ label: key, entries });
       this.layouts.set(key, l);
     }
     return l;
   }
 
-  /** The compiled pipeline for a kernel and binding signature (cached). */
-  pipeline(kernel: KernelRef, nIn: number, nOut: number, uniform: boolean): GPUComputePipeline {
-    const entry = kernel.entry ?? 'main';
-    const constants = kernel.constants ?? {};
-    const ckeys = Object.keys(constants).sort();
-    const key = `${kernel.shader}:${entry}:${ckeys.map((k) => `${k}=${Number(constants[k])}`).join(',')}:${nIn}/${nOut}/${uniform}`;
-    let p = this.pipelines.get(key);
+  /** The compiled pipeline of a kernel for some values of its constants (cached per descriptor). */
+  private pipeline(kernel: KernelDescriptor, constants: PipelineConstants | undefined): GPUComputePipeline {
+    let byConstants = this.pipelines.get(kernel);
+    if (!byConstants) this.pipelines.set(kernel, (byConstants = new Map()));
+    let key = '';
+    const c: Record<string, number> = {};
+    if (constants) {
+      for (const name of Object.keys(constants).sort()) {
+        if (!kernel.constants.includes(name)) {
+          throw new Error(`dispatch of ${kernelName(kernel)}: unknown constant ${name} (declared: ${kernel.constants.join(', ') || 'none'})`);
+        }
+        c[name] = Number(constants[name]);
+        key += `${name}=${c[name]},`;
+      }
+    }
+    let p = byConstants.get(key);
     if (!p) {
-      const c: Record<string, number> = {};
-      for (const k of ckeys) c[k] = Number(constants[k]);
+      const nIn = kernel.inputs.length;
+      const nOut = kernel.outputs.length;
       p = this.device.createComputePipeline({
-        label: key,
-        layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layout(nIn, nOut, uniform)] }),
-        compute: { module: this.module(kernel.shader), entryPoint: entry, constants: c },
+        label: `${kernelName(kernel)}(${key})`,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layout(nIn, nOut, kernel.uniforms !== null)] }),
+        compute: { module: this.module(kernel.shader), entryPoint: kernel.entry, constants: c },
       });
-      this.pipelines.set(key, p);
+      byConstants.set(key, p);
     }
     return p;
   }
@@ -366,29 +350,42 @@ export class GpuContext {
     return this.encoder;
   }
 
-  /** Record one dispatch. */
-  dispatch(args: DispatchArgs): void {
-    const inputs = args.inputs ?? [];
-    const outputs = args.outputs;
+  /**
+   * Record one dispatch of `kernel`. The call is checked against the descriptor before anything
+   * is recorded: one tensor per input and output binding, uniform values exactly when the kernel
+   * has a uniform block (every field by name, see `writeUniforms`), only declared constants, and
+   * a grid within `limits.maxComputeWorkgroupsPerDimension`.
+   */
+  dispatch<U extends UniformFields | null, I extends BindingNames, O extends BindingNames>(kernel: KernelDescriptor<U, I, O>, args: DispatchArgs<U, I, O>): void {
+    const inputs = args.inputs as readonly Tensor[];
+    const outputs = args.outputs as readonly Tensor[];
+    const name = kernelName(kernel);
+    if (inputs.length !== kernel.inputs.length || outputs.length !== kernel.outputs.length) {
+      throw new Error(
+        `dispatch of ${name}: ${inputs.length} inputs and ${outputs.length} outputs given, the kernel binds ${kernel.inputs.length} (${kernel.inputs.join(', ')}) and ${kernel.outputs.length} (${kernel.outputs.join(', ')})`,
+      );
+    }
+    const uniforms = args.uniforms as UniformValues<UniformFields> | undefined;
+    if ((kernel.uniforms === null) !== (uniforms === undefined)) {
+      throw new Error(`dispatch of ${name}: ${kernel.uniforms === null ? 'the kernel has no uniform block, but uniforms were given' : 'no uniform values given'}`);
+    }
     const [x, y = 1, z = 1] = args.workgroups;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) {
-      throw new LimitError('maxComputeWorkgroupsPerDimension', Math.max(x, y, z), maxWg, `dispatch of ${args.kernel.shader}`);
+      throw new LimitError('maxComputeWorkgroupsPerDimension', Math.max(x, y, z), maxWg, `dispatch of ${name}`);
     }
+    for (const t of inputs) if (t.isDestroyed) throw new Error(`dispatch of ${name} uses destroyed tensor ${t.label}`);
+    for (const t of outputs) if (t.isDestroyed) throw new Error(`dispatch of ${name} uses destroyed tensor ${t.label}`);
+    const pipeline = this.pipeline(kernel, args.constants);
     if (x === 0 || y === 0 || z === 0) return;
-    for (const t of [...inputs, ...outputs]) {
-      if (t.isDestroyed) throw new Error(`dispatch of ${args.kernel.shader} uses destroyed tensor ${t.label}`);
-    }
-    const hasUniform = args.uniforms !== undefined;
-    const pipeline = this.pipeline(args.kernel, inputs.length, outputs.length, hasUniform);
+    const hasUniform = uniforms !== undefined;
     const bindGroup = this.bindGroup(inputs, outputs, hasUniform);
     let dynamicOffset = 0;
     if (hasUniform) {
       if (this.uniformSlot >= UNIFORM_SLOTS) this.flush();
-      dynamicOffset = this.uniformSlot++ * UNIFORM_SLOT;
-      const u = args.uniforms!;
-      if (u.byteLength > UNIFORM_SLOT) throw new Error(`uniforms of ${args.kernel.shader}: ${u.byteLength} bytes > ${UNIFORM_SLOT}`);
-      this.uniformStaging.set(new Uint8Array(u), dynamicOffset);
+      dynamicOffset = this.uniformSlot * UNIFORM_SLOT;
+      writeUniforms(kernel as KernelDescriptor<UniformFields>, uniforms, this.uniformView, dynamicOffset);
+      this.uniformSlot++;
     }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
@@ -399,7 +396,7 @@ export class GpuContext {
   }
 
   /** The bind group of a binding signature and buffers (cached: pooled buffers come back). */
-  private bindGroup(inputs: Tensor[], outputs: Tensor[], uniform: boolean): GPUBindGroup {
+  private bindGroup(inputs: readonly Tensor[], outputs: readonly Tensor[], uniform: boolean): GPUBindGroup {
     let key = `${inputs.length}/${outputs.length}/${uniform}:`;
     for (const t of inputs) key += `${this.bufferIds.get(t.buffer)},`;
     for (const t of outputs) key += `${this.bufferIds.get(t.buffer)},`;
@@ -453,13 +450,13 @@ export class GpuContext {
       const count = r.count ?? r.tensor.size - offset;
       if (offset < 0 || offset + count > r.tensor.size) throw new Error(`read out of range of ${r.tensor.label}`);
       const bytes = Math.max(16, Math.ceil((count * 4) / 16) * 16);
-      const buf = this.readbackPool.get(bytes)?.pop() ?? this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const buf = this.readbackPool.get(bytes)?.pop() ?? this.device.createBuffer({ size: bytes, usage: BUFFER_MAP_READ | BUFFER_COPY_DST });
       if (count > 0) enc.copyBufferToBuffer(r.tensor.buffer, offset * 4, buf, 0, count * 4);
       staging.push({ buf, count });
     }
     this.flush();
     try {
-      await Promise.all(staging.map((s) => s.buf.mapAsync(GPUMapMode.READ)));
+      await Promise.all(staging.map((s) => s.buf.mapAsync(MAP_READ)));
     } catch (e) {
       this.checkErrors();
       throw e;

@@ -1,14 +1,22 @@
 /**
  * Kernel descriptors: one per WGSL entry point, the single TypeScript statement of what the
- * shader's bindings and uniform block are. The dispatcher checks a call against its descriptor
- * (binding counts), `packUniforms` lays the uniform block out from the descriptor's field list
- * (by name, not by position), and `tests/kernel-descriptors.test.ts` parses every shader and
- * checks that its storage bindings and its uniform struct match the descriptor exactly (names,
- * order, types). A field added on one side only, or two fields swapped, fails that test instead
- * of silently reading the wrong value on the GPU.
+ * shader's bindings, uniform block, `override` constants and workgroup size are. The dispatcher
+ * (`GpuContext.dispatch`) checks every call against its descriptor (binding counts, uniform
+ * presence, constant names), the uniform block is laid out from the descriptor's field list by
+ * name (`writeUniforms` / `packUniforms`, never by position), and
+ * `tests/kernel-descriptors.test.ts` parses every shader and checks that its storage bindings,
+ * its uniform struct, its overrides and its workgroup size match the descriptor exactly (names,
+ * order, types), and that every `@compute` entry point has one. A field added on one side only,
+ * or two fields swapped, fails that test instead of silently reading the wrong value on the GPU.
+ *
+ * Binding convention (every shader): the read-only storage buffers from binding 0, then the
+ * read-write ones, then the uniform block, all in group 0. The bindings belong to the shader
+ * file, not to one entry point, so the descriptors of the entry points of one file list the same
+ * bindings; an entry point that leaves one unused is given a placeholder (`ctx.placeholder`).
  *
  * Uniform structs hold scalars only (u32, i32, f32: 4-byte aligned, so the WGSL layout is the
- * declaration order with no padding); the block is padded to 16 bytes as uniform buffers need.
+ * declaration order with no padding, and no padding field is declared); the block is padded to
+ * 16 bytes when staged, as uniform buffers need.
  */
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
@@ -17,28 +25,60 @@ export type UniformFields = Readonly<Record<string, ScalarType>>;
 /** The values of a uniform block: one number per field of the descriptor. */
 export type UniformValues<U extends UniformFields> = { readonly [K in keyof U]: number };
 
-export interface KernelDescriptor<U extends UniformFields | null = UniformFields | null> {
+/** Names of bindings in binding order. */
+export type BindingNames = readonly string[];
+
+/** One tensor per binding name (a tuple of the same length as the descriptor's list). */
+export type Bindings<N extends BindingNames, T> = { readonly [K in keyof N]: T };
+
+export interface KernelDescriptor<
+  U extends UniformFields | null = UniformFields | null,
+  I extends BindingNames = BindingNames,
+  O extends BindingNames = BindingNames,
+> {
   /** File name in shaders/ without `.wgsl`. */
   readonly shader: string;
   /** Entry point. */
   readonly entry: string;
-  /** Names of the read-only storage bindings, in binding order from 0. */
-  readonly inputs: readonly string[];
-  /** Names of the read-write storage bindings, after the inputs. */
-  readonly outputs: readonly string[];
+  /** Names of the read-only storage bindings (`var<storage, read>`), in binding order from 0. */
+  readonly inputs: I;
+  /** Names of the read-write storage bindings (`var<storage, read_write>`), after the inputs. */
+  readonly outputs: O;
   /** The uniform struct's fields in declaration order (bound after the storage bindings), or null. */
   readonly uniforms: U;
+  /** The `override` constants a dispatch of this entry point may set (names). */
+  readonly constants: readonly string[];
+  /**
+   * Invocations per workgroup of a 1-D entry point with a literal `@workgroup_size(n)` (what
+   * `run1d` divides the work by), or null (an `override` size, or 2-D / 3-D workgroups).
+   */
+  readonly workgroupSize: number | null;
 }
 
+/** Largest uniform block the dispatcher stages (one ring slot). */
+export const MAX_UNIFORM_BYTES = 256;
+
 /** Declare a kernel (a constant of the module that wraps it; the descriptor test finds it there). */
-export function kernel<const U extends UniformFields | null>(d: {
+export function kernel<const U extends UniformFields | null, const I extends BindingNames, const O extends BindingNames>(d: {
   shader: string;
   entry?: string;
-  inputs: readonly string[];
-  outputs: readonly string[];
+  inputs: I;
+  outputs: O;
   uniforms: U;
-}): KernelDescriptor<U> {
-  return Object.freeze({ shader: d.shader, entry: d.entry ?? 'main', inputs: d.inputs, outputs: d.outputs, uniforms: d.uniforms });
+  constants?: readonly string[];
+  workgroupSize?: number | null;
+}): KernelDescriptor<U, I, O> {
+  const fields = d.uniforms ? Object.keys(d.uniforms).length : 0;
+  if (4 * fields > MAX_UNIFORM_BYTES) throw new Error(`kernel ${d.shader}.${d.entry ?? 'main'}: ${fields} uniform fields exceed ${MAX_UNIFORM_BYTES} bytes`);
+  return Object.freeze({
+    shader: d.shader,
+    entry: d.entry ?? 'main',
+    inputs: Object.freeze([...d.inputs]) as unknown as I,
+    outputs: Object.freeze([...d.outputs]) as unknown as O,
+    uniforms: (d.uniforms ? Object.freeze({ ...d.uniforms }) : null) as U,
+    constants: Object.freeze([...(d.constants ?? [])]),
+    workgroupSize: d.workgroupSize ?? null,
+  });
 }
 
 /** A value is a kernel descriptor (used by the test that collects every module's descriptors). */
@@ -50,30 +90,58 @@ export function isKernelDescriptor(v: unknown): v is KernelDescriptor {
     typeof (v as KernelDescriptor).entry === 'string' &&
     Array.isArray((v as KernelDescriptor).inputs) &&
     Array.isArray((v as KernelDescriptor).outputs) &&
-    'uniforms' in v
+    Array.isArray((v as KernelDescriptor).constants) &&
+    'uniforms' in v &&
+    'workgroupSize' in v
   );
 }
 
-/** Largest uniform block the dispatcher stages (one ring slot). */
-export const MAX_UNIFORM_BYTES = 256;
+/** `shader.entry`, for messages. */
+export function kernelName(k: KernelDescriptor): string {
+  return `${k.shader}.${k.entry}`;
+}
 
-/** Lay out a uniform block from named values (missing or extra names throw). */
-export function packUniforms<U extends UniformFields>(k: KernelDescriptor<U>, values: UniformValues<U>): ArrayBuffer {
-  const fields = Object.entries(k.uniforms) as [string, ScalarType][];
-  const bytes = Math.max(16, Math.ceil((fields.length * 4) / 16) * 16);
-  if (bytes > MAX_UNIFORM_BYTES) throw new Error(`uniforms of ${k.shader}.${k.entry}: ${bytes} bytes > ${MAX_UNIFORM_BYTES}`);
-  const buf = new ArrayBuffer(bytes);
-  const view = new DataView(buf);
-  const given = values as Record<string, number>;
-  fields.forEach(([name, type], i) => {
+/** Bytes of a descriptor's uniform block as staged (a multiple of 16, at least 16). */
+export function uniformBytes(k: KernelDescriptor): number {
+  const count = k.uniforms ? Object.keys(k.uniforms).length : 0;
+  return Math.max(16, Math.ceil((count * 4) / 16) * 16);
+}
+
+const U32_MAX = 0xffffffff;
+
+/**
+ * Write a uniform block from named values into `view` at `byteOffset` (the dispatcher writes
+ * straight into its staging ring). Every field needs a value of its type: a u32 / i32 that is
+ * not an integer in range, a missing field or an unknown name throws, naming the field.
+ */
+export function writeUniforms<U extends UniformFields>(k: KernelDescriptor<U>, values: UniformValues<U>, view: DataView, byteOffset = 0): void {
+  const fields = k.uniforms;
+  const given = values as Readonly<Record<string, unknown>>;
+  let i = 0;
+  for (const name in fields) {
+    const type = fields[name];
     const v = given[name];
-    if (typeof v !== 'number' || (Number.isNaN(v) && type !== 'f32')) throw new Error(`uniforms of ${k.shader}.${k.entry}: no value for ${name}`);
-    if (type === 'u32') view.setUint32(4 * i, v >>> 0, true);
-    else if (type === 'i32') view.setInt32(4 * i, v | 0, true);
-    else view.setFloat32(4 * i, v, true);
-  });
-  for (const name of Object.keys(given)) {
-    if (!(name in k.uniforms)) throw new Error(`uniforms of ${k.shader}.${k.entry}: unknown field ${name}`);
+    const at = byteOffset + 4 * i++;
+    if (typeof v !== 'number') throw new Error(`uniforms of ${kernelName(k)}: no value for ${name}`);
+    if (type === 'f32') view.setFloat32(at, v, true);
+    else if (type === 'u32') {
+      if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new Error(`uniforms of ${kernelName(k)}: ${name} = ${v} is not a u32`);
+      view.setUint32(at, v, true);
+    } else {
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new Error(`uniforms of ${kernelName(k)}: ${name} = ${v} is not an i32`);
+      view.setInt32(at, v, true);
+    }
   }
+  for (const name in given) {
+    if (!(name in fields)) throw new Error(`uniforms of ${kernelName(k)}: unknown field ${name} (fields: ${Object.keys(fields).join(', ')})`);
+  }
+}
+
+/** Lay out a uniform block from named values (a fresh buffer; see `writeUniforms`). */
+export function packUniforms<U extends UniformFields>(k: KernelDescriptor<U>, values: UniformValues<U>): ArrayBuffer {
+  const bytes = uniformBytes(k);
+  if (bytes > MAX_UNIFORM_BYTES) throw new Error(`uniforms of ${kernelName(k)}: ${bytes} bytes > ${MAX_UNIFORM_BYTES}`);
+  const buf = new ArrayBuffer(bytes);
+  writeUniforms(k, values, new DataView(buf));
   return buf;
 }

@@ -257,6 +257,30 @@ export function applyStep(delta: Float64Array, direction: ArrayLike<number>, vel
 }
 
 /**
+ * KFAC's pi-damping factor (Martens & Grosse s. 6.3), `sqrt((tr A / m) / (tr G / out))` from the
+ * factors' eigenvalues clamped at 0; 1 when a factor is zero. The damped factors are
+ * `(G + sqrt(l)/pi I) (x) (A + pi sqrt(l) I)`. The same formula is in shaders/kfac_damping.wgsl.
+ */
+export function piDamping(eigA: ArrayLike<number>, eigG: ArrayLike<number>): number {
+  let trA = 0;
+  let trG = 0;
+  for (let i = 0; i < eigA.length; i++) trA += Math.max(eigA[i], 0);
+  for (let i = 0; i < eigG.length; i++) trG += Math.max(eigG[i], 0);
+  if (!(trA > 0 && trG > 0)) return 1;
+  return Math.sqrt(trA / eigA.length / (trG / eigG.length));
+}
+
+/** The settings of a KFAC / EKFAC preconditioner, checked (one-line errors naming the setting). */
+export function checkNaturalGradientRule(o: { kind: unknown; damping: number; eigEvery: number; decay: number }): void {
+  if (o.kind !== 'kfac' && o.kind !== 'ekfac') throw new Error(`natural gradient: kind must be kfac or ekfac, got ${String(o.kind)}`);
+  if (!(Number.isFinite(o.damping) && o.damping > 0)) {
+    throw new Error(`natural gradient: damping must be a positive finite number (got ${o.damping}); the KFAC/EKFAC inverse of a singular Fisher needs it`);
+  }
+  if (!(Number.isInteger(o.eigEvery) && o.eigEvery >= 1)) throw new Error(`natural gradient: eigEvery must be a positive integer (got ${o.eigEvery})`);
+  if (!(o.decay >= 0 && o.decay < 1)) throw new Error(`natural gradient: decay must be in [0, 1) (got ${o.decay})`);
+}
+
+/**
  * Divergence seen in the metrics: the mean training loss is non-finite, or has grown more than a
  * millionfold over its value at step 0 (long before it overflows: a diverging run grows
  * geometrically, and no converging run multiplies its initial loss by 1e6).

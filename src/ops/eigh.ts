@@ -1,6 +1,7 @@
 /**
- * Typed wrapper of shaders/eigh.wgsl: batched symmetric eigendecomposition by parallel cyclic
- * Jacobi in float32 (round-robin ordering, relative stopping test, sweep cap).
+ * Typed wrapper of the eigensolver shaders (eigh_check, eigh, eigh_blocked .wgsl): batched
+ * symmetric eigendecomposition by parallel cyclic Jacobi in float32 (round-robin ordering,
+ * relative stopping test, sweep cap).
  *
  * Two paths, chosen by size (or `opts.method`):
  * - `workgroup`: one workgroup per matrix, the packed matrix in workgroup memory, the whole solve
@@ -21,6 +22,8 @@
  *   products (whose round-off the relative stopping test would keep chasing).
  * Both paths sort on the GPU (rank of each eigenvalue by comparison with all others, ties by
  * index), so eigenvalues come back ascending with their vectors and nothing is sorted on the host.
+ * Shaders: eigh_check.wgsl (validation and scaling, both paths), eigh.wgsl (the in-workgroup
+ * Jacobi: `small`, `big_solve`), eigh_blocked.wgsl (the rest of the blocked path).
  *
  * Accuracy (tests/gpu-eigh.test.ts, u = 2^-24): |lambda_i - lambda_i_ref| <= 10 n u ||A||_2,
  * max|V^T V - I| <= 10 n u, ||A V - V Lambda||_F <= 10 n u ||A||_F.
@@ -30,8 +33,51 @@
  * A matrix that has not converged within `maxSweeps` is reported (`converged[b] = false`,
  * its results are the last iterate); the host-array `eigh` throws instead.
  */
-import { grid, LimitError, Uniforms, type GpuContext } from '../gpu/context';
+import { grid, LimitError, type GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
+
+export const EIGH_CHECK = kernel({ shader: 'eigh_check', entry: 'check', inputs: ['src'], outputs: ['info'], uniforms: { n: 'u32', batch: 'u32' }, constants: ['WG'] });
+
+/** The in-workgroup Jacobi solver's entries (shaders/eigh.wgsl). */
+const solver = (entry: string) =>
+  kernel({
+    shader: 'eigh',
+    entry,
+    inputs: ['src'],
+    outputs: ['info', 'acc', 'wa', 'ctr', 'vecs'],
+    uniforms: {
+      n: 'u32', m: 'u32', batch: 'u32', maxSweeps: 'u32',
+      tol: 'f32', floorRel: 'f32', step: 'u32', sweep: 'u32',
+      N: 'u32', nb: 'u32', ctrStride: 'u32', valOff: 'u32',
+      innerSweeps: 'u32',
+    },
+    constants: ['NP', 'WG', 'V_IN_WG', 'VCAP'],
+  });
+
+export const EIGH_SMALL = solver('small');
+export const EIGH_BIG_SOLVE = solver('big_solve');
+
+/** The rest of the blocked path (shaders/eigh_blocked.wgsl). */
+const blocked = (entry: string, constants: readonly string[] = [], workgroupSize: number | null = null) =>
+  kernel({
+    shader: 'eigh_blocked',
+    entry,
+    inputs: ['src', 'acc'],
+    outputs: ['info', 'wa', 'vb', 'ctr', 'vecs'],
+    uniforms: {
+      n: 'u32', N: 'u32', nb: 'u32', step: 'u32',
+      maxSweeps: 'u32', ctrStride: 'u32', tilesA: 'u32', tilesV: 'u32',
+      valOff: 'u32',
+    },
+    constants,
+    workgroupSize,
+  });
+
+export const EIGH_BIG_INIT = blocked('big_init', [], 256);
+export const EIGH_BIG_APPLY = blocked('big_apply', [], 32);
+export const EIGH_BIG_RANK = blocked('big_rank', ['WG']);
+export const EIGH_BIG_GATHER = blocked('big_gather', [], 256);
 
 /** Unit roundoff of float32. */
 export const U32 = 2 ** -24;
@@ -159,26 +205,26 @@ export async function eighBatched(ctx: GpuContext, A: Tensor, n: number, batch =
   const vb = method === 'blocked' ? alloc(sizes.vb, 'eigh V work') : alloc(1, 'eigh unused');
   const ctr = method === 'blocked' ? alloc(sizes.ctr, 'eigh counters') : alloc(1, 'eigh unused');
   const vectors = ctx.tensor([batch, n, n], 'eigh vectors');
-  const outputs = [info, acc, wa, vb, ctr, vectors];
-  const params = (step = 0, sweep = 0) =>
-    new Uniforms()
-      .u32(n, m, batch, maxSweeps)
-      .f32(tol, floorRel)
-      .u32(step, sweep, N, nb, h * Math.floor(h / 2), h * (N / TILE), ctrStride, batch * INFO, innerSweeps, 0)
-      .bytes();
-  const run = (entry: string, workgroups: [number, number?, number?], constants: Record<string, number> = {}, u = params()) => {
-    ctx.dispatch({ kernel: { shader: 'eigh', entry, constants }, inputs: [A], outputs, uniforms: u, workgroups });
-  };
+  const solveUniforms = (step = 0, sweep = 0) => ({
+    n, m, batch, maxSweeps, tol, floorRel, step, sweep, N, nb, ctrStride, valOff: batch * INFO, innerSweeps,
+  });
+  const blockedUniforms = (step = 0) => ({
+    n, N, nb, step, maxSweeps, ctrStride, tilesA: h * Math.floor(h / 2), tilesV: h * (N / TILE), valOff: batch * INFO,
+  });
+  const solve = (k: typeof EIGH_SMALL, workgroups: readonly [number, number?, number?], constants: Record<string, number>, step = 0, sweep = 0) =>
+    ctx.dispatch(k, { inputs: [A], outputs: [info, acc, wa, ctr, vectors], uniforms: solveUniforms(step, sweep), constants, workgroups });
+  const blockedStep = (k: typeof EIGH_BIG_INIT, workgroups: readonly [number, number?, number?], constants: Record<string, number> = {}, step = 0) =>
+    ctx.dispatch(k, { inputs: [A, acc], outputs: [info, wa, vb, ctr, vectors], uniforms: blockedUniforms(step), constants, workgroups });
   const maxWg = ctx.limits.maxComputeWorkgroupsPerDimension;
 
   try {
-    run('check', grid(batch, maxWg), { WG: wgMax });
+    ctx.dispatch(EIGH_CHECK, { inputs: [A], outputs: [info], uniforms: { n, batch }, constants: { WG: wgMax }, workgroups: grid(batch, maxWg) });
     let sweeps: number[];
     let converged: boolean[];
     if (method === 'workgroup') {
       // Enough invocations for the V update (m/2 x m rotations of 2 entries) without idling most of them.
       const wg = Math.min(wgMax, m <= 16 ? 64 : m <= 48 ? 128 : 256);
-      run('small', grid(batch, maxWg), { NP: np, WG: wg, V_IN_WG: vInWg ? 1 : 0, VCAP: vInWg ? np * np : 1 });
+      solve(EIGH_SMALL, grid(batch, maxWg), { NP: np, WG: wg, V_IN_WG: vInWg ? 1 : 0, VCAP: vInWg ? np * np : 1 });
       const meta = await ctx.read(info);
       validate(meta, batch, symTol);
       sweeps = [];
@@ -192,7 +238,7 @@ export async function eighBatched(ctx: GpuContext, A: Tensor, n: number, batch =
     // Blocked path. Validate first: a refused matrix should not cost a full solve.
     validate(await ctx.read(info, 0, batch * INFO), batch, symTol);
     const [ix, iy] = grid(Math.ceil(Math.max(N * N, ctrStride) / 256), maxWg);
-    run('big_init', [ix, iy, batch]);
+    blockedStep(EIGH_BIG_INIT, [ix, iy, batch]);
     const [ax, ay] = grid(h * Math.floor(h / 2) + h * (N / TILE), maxWg);
     // One warp-sized workgroup per 32 x 32 subproblem (measured on lavapipe: 32 was ~10% faster than 64 or 128).
     const solveWg = Math.min(wgMax, 32);
@@ -200,9 +246,8 @@ export async function eighBatched(ctx: GpuContext, A: Tensor, n: number, batch =
     converged = new Array(batch).fill(false);
     for (let sweep = 0; sweep < maxSweeps; sweep++) {
       for (let step = 0; step < nb - 1; step++) {
-        const u = params(step, sweep);
-        run('big_solve', [h, 1, batch], { NP: TILE, WG: solveWg, V_IN_WG: 1, VCAP: TILE * TILE }, u);
-        run('big_apply', [ax, ay, batch], {}, u);
+        solve(EIGH_BIG_SOLVE, [h, 1, batch], { NP: TILE, WG: solveWg, V_IN_WG: 1, VCAP: TILE * TILE }, step, sweep);
+        blockedStep(EIGH_BIG_APPLY, [ax, ay, batch], {}, step);
       }
       const counts = new Uint32Array((await ctx.read(ctr)).buffer);
       let all = true;
@@ -215,9 +260,9 @@ export async function eighBatched(ctx: GpuContext, A: Tensor, n: number, batch =
       }
       if (all) break;
     }
-    run('big_rank', [Math.ceil(n / wgMax), 1, batch], { WG: wgMax });
+    blockedStep(EIGH_BIG_RANK, [Math.ceil(n / wgMax), 1, batch], { WG: wgMax });
     const [gx, gy] = grid(Math.ceil((n * n) / 256), maxWg);
-    run('big_gather', [gx, gy, batch]);
+    blockedStep(EIGH_BIG_GATHER, [gx, gy, batch]);
     const values = await ctx.read(info, batch * INFO, batch * n);
     return { values, vectors, sweeps, converged, method };
   } catch (e) {

@@ -1,8 +1,28 @@
 /** Wrappers of shaders/elementwise.wgsl. */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import type { Activation } from '../experiment/types';
 import { need, run1d } from './dispatch';
+
+/** Every entry of shaders/elementwise.wgsl: x (read), out (read_write), one uniform block. */
+const elementwise = (entry: string, constants: readonly string[] = []) =>
+  kernel({
+    shader: 'elementwise',
+    entry,
+    inputs: ['x'],
+    outputs: ['out'],
+    uniforms: { n: 'u32', len: 'u32', R: 'u32', a: 'f32', b: 'f32' },
+    constants,
+    workgroupSize: 256,
+  });
+
+export const ACT_FORWARD = elementwise('act_forward', ['ACT']);
+export const ACT_GRAD_MUL = elementwise('act_grad_mul', ['ACT']);
+export const FILL = elementwise('fill');
+export const AXPBY = elementwise('axpby');
+export const MUL = elementwise('mul');
+export const ACT_AUGMENT = elementwise('act_augment', ['ACT']);
 
 export const ACT_CODE: Record<Activation, number> = { linear: 0, tanh: 1, relu: 2, sigmoid: 3 };
 
@@ -10,15 +30,7 @@ export const ACT_CODE: Record<Activation, number> = { linear: 0, tanh: 1, relu: 
 export function activationForward(ctx: GpuContext, act: Activation, x: Tensor, out: Tensor, n = x.size): void {
   need(x, n, 'activationForward');
   need(out, n, 'activationForward');
-  run1d(ctx, {
-    shader: 'elementwise',
-    entry: 'act_forward',
-    constants: { ACT: ACT_CODE[act] },
-    total: n,
-    inputs: [x],
-    outputs: [out],
-    uniforms: new Uniforms().u32(n, 1, 1, 0).f32(0, 0).bytes(),
-  });
+  run1d(ctx, ACT_FORWARD, { constants: { ACT: ACT_CODE[act] }, total: n, inputs: [x], outputs: [out], uniforms: { n, len: 1, R: 1, a: 0, b: 0 } });
 }
 
 /**
@@ -30,35 +42,33 @@ export function activationGradMul(ctx: GpuContext, act: Activation, s: Tensor, g
   const total = n * rowsPerExample * len;
   need(g, total, 'activationGradMul');
   need(s, n * len, 'activationGradMul');
-  run1d(ctx, {
-    shader: 'elementwise',
-    entry: 'act_grad_mul',
+  run1d(ctx, ACT_GRAD_MUL, {
     constants: { ACT: ACT_CODE[act] },
     total,
     inputs: [s],
     outputs: [g],
-    uniforms: new Uniforms().u32(total, len, rowsPerExample, 0).f32(0, 0).bytes(),
+    uniforms: { n: total, len, R: rowsPerExample, a: 0, b: 0 },
   });
 }
 
 /** out[0:n] = value. */
 export function fill(ctx: GpuContext, out: Tensor, value: number, n = out.size): void {
   need(out, n, 'fill');
-  run1d(ctx, { shader: 'elementwise', entry: 'fill', total: n, inputs: [ctx.placeholder], outputs: [out], uniforms: new Uniforms().u32(n, 1, 1, 0).f32(value, 0).bytes() });
+  run1d(ctx, FILL, { total: n, inputs: [ctx.placeholder], outputs: [out], uniforms: { n, len: 1, R: 1, a: value, b: 0 } });
 }
 
 /** out = a x + b out. */
 export function axpby(ctx: GpuContext, a: number, x: Tensor, b: number, out: Tensor, n = out.size): void {
   need(x, n, 'axpby');
   need(out, n, 'axpby');
-  run1d(ctx, { shader: 'elementwise', entry: 'axpby', total: n, inputs: [x], outputs: [out], uniforms: new Uniforms().u32(n, 1, 1, 0).f32(a, b).bytes() });
+  run1d(ctx, AXPBY, { total: n, inputs: [x], outputs: [out], uniforms: { n, len: 1, R: 1, a, b } });
 }
 
 /** out = x * out elementwise. */
 export function mulInPlace(ctx: GpuContext, x: Tensor, out: Tensor, n = out.size): void {
   need(x, n, 'mul');
   need(out, n, 'mul');
-  run1d(ctx, { shader: 'elementwise', entry: 'mul', total: n, inputs: [x], outputs: [out], uniforms: new Uniforms().u32(n, 1, 1, 0).f32(0, 0).bytes() });
+  run1d(ctx, MUL, { total: n, inputs: [x], outputs: [out], uniforms: { n, len: 1, R: 1, a: 0, b: 0 } });
 }
 
 /**
@@ -69,13 +79,11 @@ export function activationAugment(ctx: GpuContext, act: Activation, s: Tensor, o
   const total = rows * (len + 1);
   need(s, rows * len, 'activationAugment input');
   need(out, total, 'activationAugment output');
-  run1d(ctx, {
-    shader: 'elementwise',
-    entry: 'act_augment',
+  run1d(ctx, ACT_AUGMENT, {
     constants: { ACT: ACT_CODE[act] },
     total,
     inputs: [s],
     outputs: [out],
-    uniforms: new Uniforms().u32(total, len, 1, 0).f32(wMul, bMul).bytes(),
+    uniforms: { n: total, len, R: 1, a: wMul, b: bMul },
   });
 }

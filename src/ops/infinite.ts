@@ -3,7 +3,8 @@
  * infinite-width recursion on a chunk of B example pairs (maps [B][P][P], float32). The float64
  * twins are the functions of the same names in src/reference/infinite.ts.
  */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel, type KernelDescriptor } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import type { Activation } from '../experiment/types';
 import { fullBox, type InfiniteOp, type StageBox } from '../model/infinite-plan';
@@ -13,15 +14,34 @@ import { need, run1d } from './dispatch';
 type ConvOp = Extract<InfiniteOp, { kind: 'conv' }>;
 type PoolOp = Extract<InfiniteOp, { kind: 'pool' }>;
 
+const STAGE = (suffix: '_OUT' | '_IN' | '') => ['P', 'W', 'ROW', 'RY', 'RX', 'BANDED'].map((c) => c + suffix);
+const MAP_UNIFORMS = { count: 'u32', C: 'u32', h_in: 'u32', k: 'u32', stride: 'u32', pad: 'u32', q: 'u32', sw2: 'f32', sb2: 'f32' } as const;
+const mapKernel = (entry: string, constants: string[]) =>
+  kernel({ shader: 'infinite_maps', entry, inputs: ['pairs', 'src0', 'src1'], outputs: ['dst0', 'dst1'], uniforms: MAP_UNIFORMS, constants, workgroupSize: 256 });
+
+export const INF_INPUT_MAP = mapKernel('input_map', STAGE('_OUT'));
+export const INF_CONV_MAP = mapKernel('conv_map', [...STAGE('_IN'), ...STAGE('_OUT')]);
+export const INF_DENSE_MAP = mapKernel('dense_map', STAGE('_IN'));
+export const INF_POOL_MAP = mapKernel('pool_map', [...STAGE('_IN'), ...STAGE('_OUT')]);
+export const INF_DIAGONAL = mapKernel('diagonal', STAGE('_IN'));
+
+const ACT_UNIFORMS = { count: 'u32', offset: 'u32', h: 'f32', L: 'f32' } as const;
+export const INF_RELU = kernel({ shader: 'infinite_act', entry: 'relu', inputs: ['pairs', 'vars'], outputs: ['K', 'T'], uniforms: ACT_UNIFORMS, constants: STAGE(''), workgroupSize: 256 });
+export const INF_QUADRATURE = kernel({
+  shader: 'infinite_act',
+  entry: 'quadrature',
+  inputs: ['pairs', 'vars'],
+  outputs: ['K', 'T'],
+  uniforms: ACT_UNIFORMS,
+  constants: [...STAGE(''), 'ACT'],
+  workgroupSize: 256,
+});
+
 /** Uniforms of infinite_maps.wgsl: count, channels, input height, kernel, stride, padding, pool size, sigma_w^2, sigma_b^2. */
-function mapUniforms(count: number, o: { C?: number; hIn?: number; k?: number; stride?: number; pad?: number; q?: number; sigmaW?: number; sigmaB?: number } = {}): ArrayBuffer {
+function mapUniforms(count: number, o: { C?: number; hIn?: number; k?: number; stride?: number; pad?: number; q?: number; sigmaW?: number; sigmaB?: number } = {}) {
   const sw = o.sigmaW ?? 0;
   const sb = o.sigmaB ?? 0;
-  return new Uniforms()
-    .u32(count, o.C ?? 1, o.hIn ?? 1, o.k ?? 1)
-    .u32(o.stride ?? 1, o.pad ?? 0, o.q ?? 1, 0)
-    .f32(sw * sw, sb * sb, 0, 0)
-    .bytes();
+  return { count, C: o.C ?? 1, h_in: o.hIn ?? 1, k: o.k ?? 1, stride: o.stride ?? 1, pad: o.pad ?? 0, q: o.q ?? 1, sw2: sw * sw, sb2: sb * sb };
 }
 
 /** Override constants describing a stage's shape and layout (suffix _OUT or _IN, or none). */
@@ -39,8 +59,16 @@ function stageConstants(box: StageBox, suffix: '_OUT' | '_IN' | ''): Record<stri
 /** Floats of one pair's map in a stage (P * row). */
 export const stageFloats = (box: StageBox): number => box.h * box.w * box.row;
 
-function runMaps(ctx: GpuContext, entry: string, total: number, constants: Record<string, number | boolean>, inputs: Tensor[], outputs: Tensor[], uniforms: ArrayBuffer): void {
-  run1d(ctx, { shader: 'infinite_maps', entry, constants, total, inputs, outputs, uniforms });
+function runMaps(
+  ctx: GpuContext,
+  k: KernelDescriptor<typeof MAP_UNIFORMS>,
+  total: number,
+  constants: Record<string, number | boolean>,
+  inputs: [Tensor, Tensor, Tensor],
+  outputs: [Tensor, Tensor],
+  uniforms: ReturnType<typeof mapUniforms>,
+): void {
+  run1d(ctx, k, { constants, total, inputs, outputs, uniforms });
 }
 
 /**
@@ -53,7 +81,7 @@ export function infInputMap(ctx: GpuContext, pairs: Tensor, X: Tensor, K: Tensor
   need(pairs, 2 * B, 'infInputMap pairs');
   need(K, total, 'infInputMap K');
   need(T, total, 'infInputMap T');
-  runMaps(ctx, 'input_map', total, stageConstants(box, '_OUT'), [pairs, X, ctx.placeholder], [K, T], mapUniforms(total, { C: channels }));
+  runMaps(ctx, INF_INPUT_MAP, total, stageConstants(box, '_OUT'), [pairs, X, ctx.placeholder], [K, T], mapUniforms(total, { C: channels }));
 }
 
 /** Sigma, Theta of a conv layer (stage `out`) from K, T (stage `inp`). Defaults: full stages. */
@@ -76,7 +104,7 @@ export function infConvMap(
   need(sigma, total, 'infConvMap Sigma');
   need(theta, total, 'infConvMap Theta');
   const u = mapUniforms(total, { hIn: op.hIn, k: op.kernel, stride: op.stride, pad: op.padding, sigmaW, sigmaB });
-  runMaps(ctx, 'conv_map', total, { ...stageConstants(inp, '_IN'), ...stageConstants(out, '_OUT') }, [ctx.placeholder, K, T], [sigma, theta], u);
+  runMaps(ctx, INF_CONV_MAP, total, { ...stageConstants(inp, '_IN'), ...stageConstants(out, '_OUT') }, [ctx.placeholder, K, T], [sigma, theta], u);
 }
 
 /** Sigma, Theta (B values) of a dense layer: means of the P same-position entries of stage `inp`. */
@@ -85,7 +113,7 @@ export function infDenseMap(ctx: GpuContext, K: Tensor, T: Tensor, sigma: Tensor
   need(T, B * stageFloats(inp), 'infDenseMap T');
   need(sigma, B, 'infDenseMap Sigma');
   need(theta, B, 'infDenseMap Theta');
-  runMaps(ctx, 'dense_map', B, stageConstants(inp, '_IN'), [ctx.placeholder, K, T], [sigma, theta], mapUniforms(B, { sigmaW, sigmaB }));
+  runMaps(ctx, INF_DENSE_MAP, B, stageConstants(inp, '_IN'), [ctx.placeholder, K, T], [sigma, theta], mapUniforms(B, { sigmaW, sigmaB }));
 }
 
 /** Window means of K and T (avgpool2d), stage `inp` to stage `out`. */
@@ -93,13 +121,13 @@ export function infPoolMap(ctx: GpuContext, op: PoolOp, K: Tensor, T: Tensor, ou
   const total = B * stageFloats(out);
   need(K, B * stageFloats(inp), 'infPoolMap K');
   need(outK, total, 'infPoolMap output');
-  runMaps(ctx, 'pool_map', total, { ...stageConstants(inp, '_IN'), ...stageConstants(out, '_OUT') }, [ctx.placeholder, K, T], [outK, outT], mapUniforms(total, { q: op.size }));
+  runMaps(ctx, INF_POOL_MAP, total, { ...stageConstants(inp, '_IN'), ...stageConstants(out, '_OUT') }, [ctx.placeholder, K, T], [outK, outT], mapUniforms(total, { q: op.size }));
 }
 
 /** vars[a, p] = sigma[b, p, p] for the self pairs b = (a, a) of the chunk (stage `inp`). */
 export function infDiagonal(ctx: GpuContext, pairs: Tensor, sigma: Tensor, vars: Tensor, B: number, positions: number, inp = fullBox(1, positions)): void {
   need(sigma, B * stageFloats(inp), 'infDiagonal map');
-  runMaps(ctx, 'diagonal', B * positions, stageConstants(inp, '_IN'), [pairs, sigma, ctx.placeholder], [vars, ctx.placeholderOut], mapUniforms(B * positions));
+  runMaps(ctx, INF_DIAGONAL, B * positions, stageConstants(inp, '_IN'), [pairs, sigma, ctx.placeholder], [vars, ctx.placeholderOut], mapUniforms(B * positions));
 }
 
 /**
@@ -135,14 +163,12 @@ export function infActivation(
   const layout = stageConstants(box, '');
   for (let offset = 0; offset < total; offset += perDispatch) {
     const count = Math.min(perDispatch, total - offset);
-    run1d(ctx, {
-      shader: 'infinite_act',
-      entry: smooth ? 'quadrature' : 'relu',
+    run1d(ctx, smooth ? INF_QUADRATURE : INF_RELU, {
       constants: smooth ? { ...layout, ACT: act === 'tanh' ? 1 : 3 } : layout,
       total: count,
       inputs: [pairs, vars],
       outputs: [K, T],
-      uniforms: new Uniforms().u32(count, offset).f32(rule.h, rule.L).bytes(),
+      uniforms: { count, offset, h: rule.h, L: rule.L },
     });
   }
 }

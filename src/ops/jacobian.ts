@@ -1,7 +1,17 @@
 /** Wrapper of shaders/jacobian.wgsl. */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
+
+export const DENSE_OUTER = kernel({
+  shader: 'jacobian',
+  entry: 'dense_outer',
+  inputs: ['S', 'A'],
+  outputs: ['J'],
+  uniforms: { rows: 'u32', R: 'u32', outDim: 'u32', m: 'u32', P: 'u32', offset: 'u32' },
+  workgroupSize: 256,
+});
 
 /**
  * J[row, offset + o*m + a] = S[row, o] * A~[row / R, a]: a dense layer's Jacobian columns.
@@ -11,12 +21,5 @@ export function denseJacobianBlock(ctx: GpuContext, S: Tensor, Aug: Tensor, J: T
   need(S, rows * out, 'jacobian signals');
   need(Aug, (rows / R) * m, 'jacobian inputs');
   need(J, rows * P, 'jacobian');
-  run1d(ctx, {
-    shader: 'jacobian',
-    entry: 'dense_outer',
-    total: rows * out * m,
-    inputs: [S, Aug],
-    outputs: [J],
-    uniforms: new Uniforms().u32(rows, R, out, m).u32(P, offset, 0, 0).bytes(),
-  });
+  run1d(ctx, DENSE_OUTER, { total: rows * out * m, inputs: [S, Aug], outputs: [J], uniforms: { rows, R, outDim: out, m, P, offset } });
 }

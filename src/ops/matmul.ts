@@ -8,48 +8,61 @@
  *   invocation, 8 invocations. For CPU-backed adapters (lavapipe/llvmpipe, SwiftShader), where
  *   every per-invocation load is a scalar load per SIMD lane and multiply-adds per loaded element
  *   decide the speed: 4-5x the tiled kernel on lavapipe (README "Benchmarks").
- * `matmul()` picks by adapter (`matmulVariantFor`); `args.variant` forces one (tests run every
- * variant through the same cases).
+ * `matmul()` takes the context's configured variant (`matmulVariantFor`: by adapter unless the
+ * context was created with `matmul: 'tiled' | 'blocked'`); `args.variant` forces one (tests run
+ * every variant through the same cases).
  */
-import { GpuContext, LimitError, Uniforms, type AdapterReport } from '../gpu/context';
+import { LimitError, type GpuContext } from '../gpu/context';
+import type { MatmulVariant } from '../gpu/config';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 
-export type MatmulVariant = 'tiled' | 'blocked';
+export type { MatmulVariant };
 
 /** Every kernel variant, for tests and benchmarks. */
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['tiled', 'blocked'];
 
+/** The binding signature and uniform block both matmul kernels share. */
+const matmulKernel = (shader: string, constants: readonly string[]) =>
+  kernel({
+    shader,
+    inputs: ['A', 'B'],
+    outputs: ['C'],
+    uniforms: {
+      M: 'u32', N: 'u32', K: 'u32', batch: 'u32',
+      offA: 'u32', offB: 'u32', offC: 'u32', bDiv: 'u32',
+      lda: 'u32', ldb: 'u32', ldc: 'u32',
+      strideA: 'u32', strideB: 'u32', strideC: 'u32',
+      alpha: 'f32', beta: 'f32',
+    },
+    constants,
+  });
+
+export const MATMUL = matmulKernel('matmul', ['TRANS_A', 'TRANS_B', 'ACCUMULATE']);
+export const MATMUL_BLOCKED = matmulKernel('matmul_blocked', ['TRANS_A', 'TRANS_B', 'ACCUMULATE', 'WX']);
+
 interface VariantPlan {
-  shader: string;
+  kernel: typeof MATMUL;
   /** Rows and columns of C per workgroup. */
   tileM: number;
   tileN: number;
-  constants?: Record<string, number>;
+  constants: Record<string, number>;
 }
 
 /** Invocations per workgroup of the blocked kernel (llvmpipe's 256-bit SIMD width in f32 lanes). */
 const BLOCKED_WX = 8;
 
 const PLANS: Record<MatmulVariant, VariantPlan> = {
-  tiled: { shader: 'matmul', tileM: 64, tileN: 64 },
-  blocked: { shader: 'matmul_blocked', tileM: 16, tileN: 16 * BLOCKED_WX, constants: { WX: BLOCKED_WX } },
+  tiled: { kernel: MATMUL, tileM: 64, tileN: 64, constants: {} },
+  blocked: { kernel: MATMUL_BLOCKED, tileM: 16, tileN: 16 * BLOCKED_WX, constants: { WX: BLOCKED_WX } },
 };
 
-/** True for adapters that run compute shaders on the CPU (Mesa llvmpipe/lavapipe, SwiftShader). */
-export function isCpuAdapter(a: AdapterReport): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test([a.vendor, a.architecture, a.device, a.description].join(' '));
-}
-
-const chosen = new WeakMap<GpuContext, MatmulVariant>();
-
-/** The variant `matmul()` uses on this context's adapter when none is forced. */
+/**
+ * The variant `matmul()` uses when none is forced: the context's configuration (`matmul`
+ * option; by default `blocked` on CPU adapters, `tiled` on GPUs, see `isCpuAdapter`).
+ */
 export function matmulVariantFor(ctx: GpuContext): MatmulVariant {
-  let v = chosen.get(ctx);
-  if (!v) {
-    v = isCpuAdapter(ctx.adapter) ? 'blocked' : 'tiled';
-    chosen.set(ctx, v);
-  }
-  return v;
+  return ctx.config.matmul;
 }
 
 /** A matrix stored inside a tensor: element offset, leading dimension, batch stride. */
@@ -125,17 +138,28 @@ export function matmul(ctx: GpuContext, args: MatmulArgs): void {
   const chunk = Math.max(bDiv, Math.floor(maxWg / bDiv) * bDiv);
   for (let b0 = 0; b0 < batch; b0 += chunk) {
     const nb = Math.min(chunk, batch - b0);
-    const u = new Uniforms()
-      .u32(M, N, K, nb)
-      .u32((a.offset ?? 0) + b0 * strideA, (b.offset ?? 0) + (b0 / bDiv) * strideB, (c.offset ?? 0) + b0 * strideC, bDiv)
-      .u32(lda, ldb, ldc, 0)
-      .u32(strideA, strideB, strideC, 0)
-      .f32(args.alpha ?? 1, args.beta ?? 0);
-    ctx.dispatch({
-      kernel: { shader: plan.shader, constants: { ...plan.constants, TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate } },
+    ctx.dispatch(plan.kernel, {
+      constants: { ...plan.constants, TRANS_A: transA, TRANS_B: transB, ACCUMULATE: accumulate },
       inputs: [a.t, b.t],
       outputs: [c.t],
-      uniforms: u.bytes(),
+      uniforms: {
+        M,
+        N,
+        K,
+        batch: nb,
+        offA: (a.offset ?? 0) + b0 * strideA,
+        offB: (b.offset ?? 0) + (b0 / bDiv) * strideB,
+        offC: (c.offset ?? 0) + b0 * strideC,
+        bDiv,
+        lda,
+        ldb,
+        ldc,
+        strideA,
+        strideB,
+        strideC,
+        alpha: args.alpha ?? 1,
+        beta: args.beta ?? 0,
+      },
       workgroups: [gx, gy, nb],
     });
   }

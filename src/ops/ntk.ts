@@ -1,11 +1,21 @@
 /** Wrappers of shaders/ntk.wgsl (NTK assembly from Grams, output traces, centering). */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
 
-function u(n: number, R: number, T: number, acc: boolean): ArrayBuffer {
-  return new Uniforms().u32(n, R, T, acc ? 1 : 0).bytes();
-}
+/** Every entry of shaders/ntk.wgsl: in0, in1, in2 (read), out (read_write). */
+const ntk = (entry: string) =>
+  kernel({ shader: 'ntk', entry, inputs: ['in0', 'in1', 'in2'], outputs: ['out'], uniforms: { n: 'u32', R: 'u32', T: 'u32', acc: 'u32' }, workgroupSize: 256 });
+
+export const HADAMARD_ACC = ntk('hadamard_acc');
+export const PATCH_GRAM_ACC = ntk('patch_gram_acc');
+export const TRACE_OUTPUTS = ntk('trace_outputs');
+export const CENTER_ROW_MEANS = ntk('center_row_means');
+export const CENTER_GRAND = ntk('center_grand');
+export const CENTER_APPLY = ntk('center_apply');
+
+const u = (n: number, R: number, T: number, acc: boolean) => ({ n, R, T, acc: acc ? 1 : 0 });
 
 /** K (+)= (PG per example pair) o SG, for a dense layer. PG: n x n, SG and K: nR x nR. */
 export function hadamardAccumulate(ctx: GpuContext, pg: Tensor, sg: Tensor, K: Tensor, n: number, R: number, accumulate: boolean): void {
@@ -13,7 +23,7 @@ export function hadamardAccumulate(ctx: GpuContext, pg: Tensor, sg: Tensor, K: T
   need(pg, n * n, 'hadamard PG');
   need(sg, N * N, 'hadamard SG');
   need(K, N * N, 'hadamard K');
-  run1d(ctx, { shader: 'ntk', entry: 'hadamard_acc', total: N * N, inputs: [pg, sg, ctx.placeholder], outputs: [K], uniforms: u(n, R, 1, accumulate) });
+  run1d(ctx, HADAMARD_ACC, { total: N * N, inputs: [pg, sg, ctx.placeholder], outputs: [K], uniforms: u(n, R, 1, accumulate) });
 }
 
 /** K (+)= sum over position pairs of PG o SG, for a conv layer. PG: nT x nT, SG: nRT x nRT. */
@@ -22,14 +32,14 @@ export function patchGramAccumulate(ctx: GpuContext, pg: Tensor, sg: Tensor, K: 
   need(pg, n * T * n * T, 'patch gram PG');
   need(sg, N * T * N * T, 'patch gram SG');
   need(K, N * N, 'patch gram K');
-  run1d(ctx, { shader: 'ntk', entry: 'patch_gram_acc', total: N * N, inputs: [pg, sg, ctx.placeholder], outputs: [K], uniforms: u(n, R, T, accumulate) });
+  run1d(ctx, PATCH_GRAM_ACC, { total: N * N, inputs: [pg, sg, ctx.placeholder], outputs: [K], uniforms: u(n, R, T, accumulate) });
 }
 
 /** Ktr (n x n) = trace over outputs of each (i, j) block of K (nR x nR). */
 export function traceOutputs(ctx: GpuContext, K: Tensor, out: Tensor, n: number, R: number): void {
   need(K, n * R * n * R, 'trace K');
   need(out, n * n, 'trace out');
-  run1d(ctx, { shader: 'ntk', entry: 'trace_outputs', total: n * n, inputs: [K, ctx.placeholder, ctx.placeholder], outputs: [out], uniforms: u(n, R, 1, false) });
+  run1d(ctx, TRACE_OUTPUTS, { total: n * n, inputs: [K, ctx.placeholder, ctx.placeholder], outputs: [out], uniforms: u(n, R, 1, false) });
 }
 
 /**
@@ -42,9 +52,9 @@ export function centerKernel(ctx: GpuContext, K: Tensor, out: Tensor, n: number,
   need(out, N * N, 'center out');
   const rm = ctx.tensor([N * R], 'row means');
   const g = ctx.tensor([R * R], 'grand means');
-  run1d(ctx, { shader: 'ntk', entry: 'center_row_means', total: N * R, inputs: [K, ctx.placeholder, ctx.placeholder], outputs: [rm], uniforms: u(n, R, 1, false) });
-  run1d(ctx, { shader: 'ntk', entry: 'center_grand', total: R * R, inputs: [rm, ctx.placeholder, ctx.placeholder], outputs: [g], uniforms: u(n, R, 1, false) });
-  run1d(ctx, { shader: 'ntk', entry: 'center_apply', total: N * N, inputs: [K, rm, g], outputs: [out], uniforms: u(n, R, 1, false) });
+  run1d(ctx, CENTER_ROW_MEANS, { total: N * R, inputs: [K, ctx.placeholder, ctx.placeholder], outputs: [rm], uniforms: u(n, R, 1, false) });
+  run1d(ctx, CENTER_GRAND, { total: R * R, inputs: [rm, ctx.placeholder, ctx.placeholder], outputs: [g], uniforms: u(n, R, 1, false) });
+  run1d(ctx, CENTER_APPLY, { total: N * N, inputs: [K, rm, g], outputs: [out], uniforms: u(n, R, 1, false) });
   rm.destroy();
   g.destroy();
 }

@@ -3,9 +3,19 @@
  * partials are summed in float64 here, so large norms keep their accuracy (fixture README:
  * "accumulate such norms in float64").
  */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
+
+export const REDUCE = kernel({
+  shader: 'reduce',
+  inputs: ['x', 'y'],
+  outputs: ['partial'],
+  uniforms: { n: 'u32', offX: 'u32', offY: 'u32', strideX: 'u32' },
+  constants: ['MODE'],
+  workgroupSize: 256,
+});
 
 type Mode = 0 | 1 | 2 | 3 | 4;
 
@@ -15,13 +25,13 @@ export function reducePartials(ctx: GpuContext, mode: Mode, x: Tensor, y: Tensor
   if (y) need(y, offY + n, 'reduce');
   const blocks = Math.max(1, Math.ceil(n / 1024));
   const partial = ctx.tensor([blocks], 'reduce partials');
-  run1d(ctx, {
-    shader: 'reduce',
+  // One workgroup of 256 invocations per block of 1024 elements.
+  run1d(ctx, REDUCE, {
     constants: { MODE: mode },
     total: blocks * 256,
     inputs: [x, y ?? ctx.placeholder],
     outputs: [partial],
-    uniforms: new Uniforms().u32(n, offX, offY, strideX).bytes(),
+    uniforms: { n, offX, offY, strideX },
   });
   return partial;
 }

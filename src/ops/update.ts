@@ -3,9 +3,18 @@
  * lowers (atomicMin) to the step whose update made the parameters non-finite, read back only
  * with the metrics.
  */
-import { Uniforms, type GpuContext } from '../gpu/context';
+import type { GpuContext } from '../gpu/context';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import { need, run1d } from './dispatch';
+
+export const UPDATE = kernel({
+  shader: 'update',
+  inputs: ['u', 'theta0'],
+  outputs: ['delta', 'theta', 'flag'],
+  uniforms: { n: 'u32', step: 'u32', lr: 'f32' },
+  workgroupSize: 256,
+});
 
 const NONE = 0xffffffff;
 
@@ -30,13 +39,7 @@ export class NonFiniteWatch {
    */
   update(u: Tensor, theta0: Tensor, delta: Tensor, theta: Tensor, lr: number, step: number, n = delta.size): void {
     for (const t of [u, theta0, theta]) need(t, n, 'parameter update');
-    run1d(this.ctx, {
-      shader: 'update',
-      total: n,
-      inputs: [u, theta0],
-      outputs: [delta, theta, this.flag],
-      uniforms: new Uniforms().u32(n, step, 0, 0).f32(lr).bytes(),
-    });
+    run1d(this.ctx, UPDATE, { total: n, inputs: [u, theta0], outputs: [delta, theta, this.flag], uniforms: { n, step, lr } });
   }
 
   /** The first recorded step, or null if everything stayed finite. */

@@ -12,7 +12,6 @@
  * round-off), and the README shows that no result depends on the choice of L_i.
  */
 import type { ModelPlan, ParamLayerPlan } from '../model/layout';
-import type { LossKind } from '../experiment/types';
 import {
   dot,
   eighSym,
@@ -22,10 +21,8 @@ import {
   gramRows,
   kron,
   kronCongruence,
-  transpose,
 } from '../math/linalg';
 import { augWidth, layerGradients, type Forward } from './model';
-import { metricFactors, whitenKernel, whitenRows } from '../math/training';
 
 /** Full NTK `K = J J^T` (n*c x n*c) of a Jacobian J (n*c x P), optionally restricted to columns [c0, c1). */
 export function ntkFromJacobian(J: Float64Array, rows: number, P: number, c0 = 0, c1 = P): Float64Array {
@@ -264,6 +261,39 @@ export interface KfacOptions {
   whitenedLayerKernel?: Float64Array;
 }
 
+/** KFAC's input factor `A = (1/n) sum_{i,t} a~ a~^T` (m x m) from a layer's patches (n*T rows). */
+export function kfacFactorA(P: Float64Array, n: number, l: ParamLayerPlan): Float64Array {
+  const A = gramCols(P, n * l.positions, augWidth(l));
+  for (let i = 0; i < A.length; i++) A[i] /= n;
+  return A;
+}
+
+/**
+ * KFAC's output factor `G = (1/(n T)) sum_{r,t} s_{r,t} s_{r,t}^T` (out x out) from a layer's
+ * whitened signals (n*c rows, columns `o*T + t`).
+ */
+export function kfacFactorG(Sw: Float64Array, n: number, c: number, l: ParamLayerPlan): Float64Array {
+  const out = l.out;
+  const T = l.positions;
+  const G = new Float64Array(out * out);
+  for (let r = 0; r < n * c; r++) {
+    const base = r * out * T;
+    for (let o = 0; o < out; o++)
+      for (let o2 = o; o2 < out; o2++) {
+        let s = 0;
+        for (let t = 0; t < T; t++) s += Sw[base + o * T + t] * Sw[base + o2 * T + t];
+        G[o * out + o2] += s;
+      }
+  }
+  for (let o = 0; o < out; o++)
+    for (let o2 = o; o2 < out; o2++) {
+      const v = G[o * out + o2] / (n * T);
+      G[o * out + o2] = v;
+      G[o2 * out + o] = v;
+    }
+  return G;
+}
+
 /**
  * KFAC, EKFAC and exact-block quantities of parametrized layer `l`.
  *
@@ -281,27 +311,10 @@ export function kfacLayer(fw: Forward, l: ParamLayerPlan, Sw: Float64Array, Z: F
   const rows = n * c;
   const m = augWidth(l);
   const out = l.out;
-  const T = l.positions;
   const size = l.size;
 
-  const A = gramCols(fw.patches[l.paramIndex], n * T, m);
-  for (let i = 0; i < A.length; i++) A[i] /= n;
-  const G = new Float64Array(out * out);
-  for (let r = 0; r < rows; r++) {
-    const base = r * out * T;
-    for (let o = 0; o < out; o++)
-      for (let o2 = o; o2 < out; o2++) {
-        let s = 0;
-        for (let t = 0; t < T; t++) s += Sw[base + o * T + t] * Sw[base + o2 * T + t];
-        G[o * out + o2] += s;
-      }
-  }
-  for (let o = 0; o < out; o++)
-    for (let o2 = o; o2 < out; o2++) {
-      const v = G[o * out + o2] / (n * T);
-      G[o * out + o2] = v;
-      G[o2 * out + o] = v;
-    }
+  const A = kfacFactorA(fw.patches[l.paramIndex], n, l);
+  const G = kfacFactorG(Sw, n, c, l);
   const explicit = opts.withBlocks || size <= (opts.explicitMaxParams ?? DEFAULT_EXPLICIT_MAX);
   const ea = eighSym(A, m);
   const eg = eighSym(G, out);

@@ -282,3 +282,126 @@ export function denseJacobianBlockRef(S: ArrayLike<number>, A: ArrayLike<number>
   for (let r = 0; r < rows; r++)
     for (let o = 0; o < out; o++) for (let a = 0; a < m; a++) J[r * P + offset + o * m + a] = S[r * out + o] * A[Math.floor(r / R) * m + a];
 }
+
+// ---------------------------------------------------------------------------------------------
+// The curvature helpers: shaders/kfac_moments.wgsl, kfac_kron.wgsl, kfac_blocks.wgsl,
+// kfac_damping.wgsl and metric.wgsl (wrapped in src/ops/kfac.ts by the same names without `Ref`).
+
+/** out[i, j] = scale * sum_{r<R} x[(i R + r) W + j]^2  (n x W). */
+export function rowsSumSqRef(x: ArrayLike<number>, n: number, R: number, W: number, scale = 1): Float64Array {
+  const out = new Float64Array(n * W);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < W; j++) {
+      let s = 0;
+      for (let r = 0; r < R; r++) s += x[(i * R + r) * W + j] ** 2;
+      out[i * W + j] = scale * s;
+    }
+  return out;
+}
+
+/** out[i] = scale * sum over the R W values of example i of x * y  (n). */
+export function rowsDotRef(x: ArrayLike<number>, y: ArrayLike<number>, n: number, R: number, W: number, scale = 1): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = 0; k < R * W; k++) s += x[i * R * W + k] * y[i * R * W + k];
+    out[i] = scale * s;
+  }
+  return out;
+}
+
+/** out[j] = beta out[j] + scale * sum_{b<B} x[b W + j]^2, in place; beta = 0 overwrites (out may hold NaN). */
+export function colsSumSqRef(x: ArrayLike<number>, out: Float64Array, B: number, W: number, scale: number, beta: number): void {
+  for (let j = 0; j < W; j++) {
+    let s = 0;
+    for (let b = 0; b < B; b++) s += x[b * W + j] ** 2;
+    out[j] = (beta === 0 ? 0 : beta * out[j]) + scale * s;
+  }
+}
+
+/** out[e] = x[e]^2. */
+export function squareRef(x: ArrayLike<number>, n = x.length): Float64Array {
+  return Float64Array.from({ length: n }, (_, e) => x[e] * x[e]);
+}
+
+/** X (x) Y for X (p x p) and Y (q x q): out[(o q + a), (o' q + a')] = X[o, o'] Y[a, a']. */
+export function kronProductRef(X: ArrayLike<number>, p: number, Y: ArrayLike<number>, q: number): Float64Array {
+  const N = p * q;
+  const out = new Float64Array(N * N);
+  for (let o = 0; o < p; o++)
+    for (let a = 0; a < q; a++)
+      for (let o2 = 0; o2 < p; o2++) for (let a2 = 0; a2 < q; a2++) out[(o * q + a) * N + o2 * q + a2] = X[o * p + o2] * Y[a * q + a2];
+  return out;
+}
+
+/** out[z] = X diag(Y[z]) for z < p: X is q x q, Y is p x q, out is p x q x q. */
+export function scaleColsRef(X: ArrayLike<number>, Y: ArrayLike<number>, p: number, q: number): Float64Array {
+  const out = new Float64Array(p * q * q);
+  for (let z = 0; z < p; z++) for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) out[(z * q + a) * q + b] = X[a * q + b] * Y[z * q + b];
+  return out;
+}
+
+/** out[(o p + o'), k] = X[o, k] X[o', k] for X (p x p). */
+export function outerColsRef(X: ArrayLike<number>, p: number): Float64Array {
+  const out = new Float64Array(p * p * p);
+  for (let o = 0; o < p; o++) for (let o2 = 0; o2 < p; o2++) for (let k = 0; k < p; k++) out[(o * p + o2) * p + k] = X[o * p + k] * X[o2 * p + k];
+  return out;
+}
+
+/** out[offset + i] = X[i, i] for the p x p matrix X, in place (the rest of out is kept). */
+export function diagonalRef(X: ArrayLike<number>, p: number, out: Float64Array, offset = 0): void {
+  for (let i = 0; i < p; i++) out[offset + i] = X[i * p + i];
+}
+
+/** The p x p matrix X written into the N x N matrix out at (offset, offset), in place. */
+export function setBlockRef(X: ArrayLike<number>, p: number, out: Float64Array, N: number, offset: number): void {
+  for (let r = 0; r < p; r++) for (let c = 0; c < p; c++) out[(offset + r) * N + offset + c] = X[r * p + c];
+}
+
+/** The vector x (p) written onto the diagonal of the N x N matrix out from (offset, offset), in place. */
+export function diagEmbedRef(x: ArrayLike<number>, p: number, out: Float64Array, N: number, offset = 0): void {
+  for (let i = 0; i < p; i++) out[(offset + i) * (N + 1)] = x[i];
+}
+
+/**
+ * pi-damped KFAC inverse eigenvalues (Martens & Grosse 2015, s. 6.3), p x q:
+ * out[o, a] = 1 / ((max(eG[o], 0) + sqrt(l)/pi) (max(eA[a], 0) + pi sqrt(l))),
+ * pi = sqrt((tr A / q) / (tr G / p)) over the clamped eigenvalues, 1 when a trace is 0.
+ */
+export function kfacInverseEigenvaluesRef(eigG: ArrayLike<number>, p: number, eigA: ArrayLike<number>, q: number, damping: number): Float64Array {
+  let trG = 0;
+  let trA = 0;
+  for (let k = 0; k < p; k++) trG += Math.max(eigG[k], 0);
+  for (let k = 0; k < q; k++) trA += Math.max(eigA[k], 0);
+  const pi = trG > 0 && trA > 0 ? Math.sqrt(trA / q / (trG / p)) : 1;
+  const sl = Math.sqrt(damping);
+  const out = new Float64Array(p * q);
+  for (let o = 0; o < p; o++) for (let a = 0; a < q; a++) out[o * q + a] = 1 / ((Math.max(eigG[o], 0) + sl / pi) * (Math.max(eigA[a], 0) + pi * sl));
+  return out;
+}
+
+/** out[e] = 1 / (max(x[e], 0) + damping). */
+export function invDampedRef(x: ArrayLike<number>, damping: number, n = x.length): Float64Array {
+  return Float64Array.from({ length: n }, (_, e) => 1 / (Math.max(x[e], 0) + damping));
+}
+
+/** out[e] = v[e] / (d[e] + damping). */
+export function divDampedRef(d: ArrayLike<number>, v: ArrayLike<number>, damping: number, n = d.length): Float64Array {
+  return Float64Array.from({ length: n }, (_, e) => v[e] / (d[e] + damping));
+}
+
+/** out[i] = scale (diag p_i - p_i p_i^T) v_i with p_i = softmax(logits_i)  (n x c). */
+export function crossEntropyMetricMvRef(logits: ArrayLike<number>, v: ArrayLike<number>, n: number, c: number, scale = 1): Float64Array {
+  const out = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    let mx = -Infinity;
+    for (let k = 0; k < c; k++) mx = Math.max(mx, logits[i * c + k]);
+    let z = 0;
+    for (let k = 0; k < c; k++) z += Math.exp(logits[i * c + k] - mx);
+    const p = Array.from({ length: c }, (_, k) => Math.exp(logits[i * c + k] - mx) / z);
+    let pv = 0;
+    for (let k = 0; k < c; k++) pv += p[k] * v[i * c + k];
+    for (let k = 0; k < c; k++) out[i * c + k] = scale * p[k] * (v[i * c + k] - pv);
+  }
+  return out;
+}

@@ -16,7 +16,8 @@
 import type { ModelPlan, ParamLayerPlan } from '../model/layout';
 import type { LossKind } from '../experiment/types';
 import { eighSym, type SymEig } from '../math/linalg';
-import { metricFactors } from '../math/training';
+import { checkNaturalGradientRule, metricFactors, piDamping } from '../math/training';
+import { kfacFactorA, kfacFactorG } from './geometry';
 import { backwardSignals, unitCotangents, type Forward } from './model';
 
 export interface NaturalGradientRule {
@@ -40,16 +41,6 @@ interface LayerState {
   D: Float64Array;
 }
 
-/** `pi = sqrt((tr A / m) / (tr G / out))` of Martens & Grosse's pi-damping, from clamped eigenvalues. */
-export function piDamping64(eigA: ArrayLike<number>, eigG: ArrayLike<number>): number {
-  let trA = 0;
-  let trG = 0;
-  for (let i = 0; i < eigA.length; i++) trA += Math.max(eigA[i], 0);
-  for (let i = 0; i < eigG.length; i++) trG += Math.max(eigG[i], 0);
-  if (!(trA > 0 && trG > 0)) return 1;
-  return Math.sqrt(trA / eigA.length / (trG / eigG.length));
-}
-
 export class NaturalGradient64 {
   private readonly layers: LayerState[];
   /** Updates so far (the step index of the next update). */
@@ -61,9 +52,7 @@ export class NaturalGradient64 {
     readonly plan: ModelPlan,
     readonly rule: NaturalGradientRule,
   ) {
-    if (!(Number.isFinite(rule.damping) && rule.damping > 0)) throw new Error(`natural gradient: damping must be positive and finite (got ${rule.damping})`);
-    if (!(Number.isInteger(rule.eigEvery) && rule.eigEvery >= 1)) throw new Error(`natural gradient: eigEvery must be a positive integer (got ${rule.eigEvery})`);
-    if (!(rule.decay >= 0 && rule.decay < 1)) throw new Error(`natural gradient: decay must be in [0, 1) (got ${rule.decay})`);
+    checkNaturalGradientRule(rule);
     this.layers = plan.paramLayers.map((layer) => {
       const m = layer.fanIn + 1;
       return {
@@ -103,8 +92,8 @@ export class NaturalGradient64 {
       const S = signals[l.layer.paramIndex];
       if (factorsNow) {
         const w = first ? 0 : rule.decay;
-        blend(l.A, factorA(P, n, l.layer), w);
-        blend(l.G, factorG(S, n, c, l.layer), w);
+        blend(l.A, kfacFactorA(P, n, l.layer), w);
+        blend(l.G, kfacFactorG(S, n, c, l.layer), w);
       }
       if (eigStep) {
         l.eigA = eighSym(l.A, l.layer.fanIn + 1);
@@ -141,7 +130,7 @@ export class NaturalGradient64 {
   private kfacInverse = (l: LayerState): void => {
     const eA = l.eigA!.values;
     const eG = l.eigG!.values;
-    const pi = piDamping64(eA, eG);
+    const pi = piDamping(eA, eG);
     const sl = Math.sqrt(this.rule.damping);
     const m = eA.length;
     for (let o = 0; o < eG.length; o++) for (let a = 0; a < m; a++) l.D[o * m + a] = 1 / ((Math.max(eG[o], 0) + sl / pi) * (Math.max(eA[a], 0) + pi * sl));
@@ -151,51 +140,6 @@ export class NaturalGradient64 {
 /** `x <- w x + (1 - w) batch` (w = 0: the batch estimate). */
 function blend(x: Float64Array, batch: Float64Array, w: number): void {
   for (let i = 0; i < x.length; i++) x[i] = w * x[i] + (1 - w) * batch[i];
-}
-
-/** `A = P^T P / n` (m x m) over the n*T patch rows. */
-function factorA(P: Float64Array, n: number, l: ParamLayerPlan): Float64Array {
-  const m = l.fanIn + 1;
-  const rows = n * l.positions;
-  const A = new Float64Array(m * m);
-  for (let r = 0; r < rows; r++) {
-    const base = r * m;
-    for (let a = 0; a < m; a++) {
-      const pa = P[base + a];
-      if (pa === 0) continue;
-      for (let b = a; b < m; b++) A[a * m + b] += pa * P[base + b];
-    }
-  }
-  for (let a = 0; a < m; a++)
-    for (let b = a; b < m; b++) {
-      const v = A[a * m + b] / n;
-      A[a * m + b] = v;
-      A[b * m + a] = v;
-    }
-  return A;
-}
-
-/** `G = sum_{r,t} s_{r,t} s_{r,t}^T / (n T)` (out x out) from signals S (n*c rows, out*T columns). */
-function factorG(S: Float64Array, n: number, c: number, l: ParamLayerPlan): Float64Array {
-  const out = l.out;
-  const T = l.positions;
-  const G = new Float64Array(out * out);
-  for (let r = 0; r < n * c; r++) {
-    const base = r * out * T;
-    for (let o = 0; o < out; o++)
-      for (let o2 = o; o2 < out; o2++) {
-        let s = 0;
-        for (let t = 0; t < T; t++) s += S[base + o * T + t] * S[base + o2 * T + t];
-        G[o * out + o2] += s;
-      }
-  }
-  for (let o = 0; o < out; o++)
-    for (let o2 = o; o2 < out; o2++) {
-      const v = G[o * out + o2] / (n * T);
-      G[o * out + o2] = v;
-      G[o2 * out + o] = v;
-    }
-  return G;
 }
 
 /** `X U` for X (rows x k) and U (k x k, eigenvectors in columns). */
