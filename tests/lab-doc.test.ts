@@ -7,10 +7,11 @@ import { PARAMS, bound, withDataset, withLoss } from '../src/lab/params';
 import { checkDoc, validateLabSpec } from '../src/lab/doc/check';
 import { conform, readArch, buildLayers } from '../src/lab/doc/architecture';
 import { DEFAULT_DOC, type LabDoc } from '../src/lab/doc/document';
-import { expandRuns } from '../src/lab/doc/compare';
+import { expandRuns, parseCompareValues } from '../src/lab/doc/compare';
 import { sessionOptionsFor } from '../src/lab/doc/session-options';
 import { dataFacts } from '../src/lab/doc/data-facts';
 import { runRequests } from '../src/lab/store';
+
 import { decodeImageSet, IMAGE_SETS, resolveImageSpec, placeholderImageSpec } from '../src/data/images';
 import { validateSpec } from '../src/api/validate';
 import { DATASETS } from '../src/data/datasets';
@@ -66,6 +67,25 @@ describe('parameter table', () => {
         checkDoc({ ...DEFAULT_DOC, spec: withLoss(spec, loss) });
       }
     }
+  });
+
+  it('a toy class count does not carry over to an image set (spirals 3 → digits 10)', () => {
+    const cls = (spec: typeof DEFAULT_DOC.spec) => (spec.data as unknown as { classes?: number }).classes;
+    const spirals = withDataset(DEFAULT_DOC.spec, 'spirals');
+    expect(cls(spirals)).toBe(3);
+    const digits = withDataset(spirals, 'digits');
+    expect(cls(digits) ?? 10).toBe(10);
+    expect(digits.model.layers.at(-1)).toMatchObject({ units: 10 });
+    const fashion = withDataset({ ...digits, data: { ...(digits.data as object), classes: 4 } as unknown as typeof digits.data }, 'fashion');
+    expect(cls(fashion)).toBe(4);
+    expect(cls(withDataset(fashion, 'blobs'))).toBe(3);
+  });
+
+  it('comparison values: a word among numbers is named, not reported as null', () => {
+    expect(() => parseCompareValues('alpha', '1, abc')).toThrow(/compare\.values: "abc" is not a number/);
+    expect(parseCompareValues('alpha', '1, 100')).toEqual([1, 100]);
+    expect(parseCompareValues('optimizer', 'SGD ekfac')).toEqual(['sgd', 'ekfac']);
+    expect(() => checkDoc({ ...DEFAULT_DOC, compare: { param: 'alpha', values: [1, NaN] } })).toThrow(/found NaN/);
   });
 
   it('rejected edits name the field', () => {

@@ -20,7 +20,10 @@ function host() {
   let loads = 0;
   const h = new WorkerHost({
     post: (m) => messages.push(m),
-    openBackend: () => Promise.reject(new Error('no backend needed to export')),
+    openGpu: () => Promise.reject(new Error('no backend needed to export')),
+    openCpu: () => {
+      throw new Error('no backend needed to export');
+    },
     async loadImages(name) {
       loads++;
       return decodeImageSet(name, new Uint8Array(readFileSync(`public/datasets/${IMAGE_SETS[name].file}`)));

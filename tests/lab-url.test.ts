@@ -38,7 +38,9 @@ describe('lab URL', () => {
   const bad: [string, string, RegExp][] = [
     ['not base64url', '#run=%%%%', /corrupted/],
     ['cut base64url', `#${encodeDoc(DEFAULT_DOC).slice(0, 41)}`, /corrupted|impossible length/],
-    ['invalid UTF-8', `#run=${Buffer.from([0xff, 0xfe, 0xfd]).toString('base64url')}`, /corrupted/],
+    ['invalid UTF-8', `#run=${Buffer.from([0xff, 0xfe, 0xfd]).toString('base64url')}`, /^The link is corrupted: its base64url text does not decode to a document \(was it cut or edited\?\)\.$/],
+    ['garbage', '#run=garbage', /^The link is corrupted: its base64url text does not decode to a document/],
+    ['bad metrics', hashOf({ ...DEFAULT_DOC, metrics: { events: -3 } }), /metrics\.events/],
     ['not JSON', `#run=${toBase64Url('{"v":1, spec: alert(1)}')}`, /not JSON/],
     ['code as text', `#run=${toBase64Url('alert(document.cookie)')}`, /not JSON/],
     ['no run key', '#foo=bar', /no "#run=/],

@@ -26,6 +26,7 @@ class FakeSession implements Session {
     readonly spec: ResolvedSpec,
     readonly opts: SessionOptions,
     readonly divergeAt: number | null,
+    readonly stepMs = 0,
   ) {
     this.info = { adapter: 'fake', P: 10, n: spec.data.n, nTest: spec.data.nTest, c: spec.data.c, layers: [], groups: [], stableLr: 1, infinite: null, infiniteReason: null, points2d: null };
   }
@@ -37,7 +38,8 @@ class FakeSession implements Session {
       this.step++;
       if (this.divergeAt !== null && this.step >= this.divergeAt) throw new DivergenceError(this.step, 'actual', 0.5, this.spec.train!.lr);
       if (this.step % (this.opts.metricsEvery ?? 10) === 0 || this.step === total) out.push(event(this.step));
-      await Promise.resolve();
+      if (this.stepMs > 0) await new Promise((r) => setTimeout(r, this.stepMs));
+      else await Promise.resolve();
     }
     return out;
   }
@@ -55,15 +57,16 @@ class FakeSession implements Session {
   }
 }
 
-function fakeBackend(o: { divergeLr?: number } = {}) {
+function fakeBackend(o: { divergeLr?: number; kind?: 'webgpu' | 'cpu'; software?: boolean; stepMs?: number } = {}) {
   let lose: (reason: string) => void = () => {};
   const sessions: FakeSession[] = [];
   const backend: LabBackend & { sessions: FakeSession[] } = {
-    kind: 'webgpu',
-    adapter: 'fake adapter',
+    kind: o.kind ?? 'webgpu',
+    adapter: o.kind === 'cpu' ? 'fake CPU' : 'fake adapter',
+    software: o.software ?? false,
     sessions,
     async createSession(spec, opts) {
-      const s = new FakeSession(spec, opts, spec.train!.lr === o.divergeLr ? 7 : null);
+      const s = new FakeSession(spec, opts, spec.train!.lr === o.divergeLr ? 7 : null, o.stepMs ?? 0);
       sessions.push(s);
       return s;
     },
@@ -77,16 +80,19 @@ function fakeBackend(o: { divergeLr?: number } = {}) {
   return backend;
 }
 
-function harness(backends: LabBackend[]) {
+/** A host whose WebGPU engine is each of `gpus` in turn (a new one after a device loss; none: no WebGPU) and whose CPU engine is `cpu`. */
+function harness(gpus: LabBackend[], cpu: LabBackend = fakeBackend({ kind: 'cpu' })) {
   const messages: FromWorker[] = [];
   let opened = 0;
   const host = new WorkerHost({
     post: (m) => messages.push(m),
-    async openBackend() {
-      const b = backends[Math.min(opened, backends.length - 1)];
+    async openGpu() {
+      if (!gpus.length) throw new Error('this browser has no navigator.gpu');
+      const b = gpus[Math.min(opened, gpus.length - 1)];
       opened++;
-      return { backend: b, reason: null };
+      return b;
     },
+    openCpu: () => cpu,
     async loadImages(name) {
       return decodeImageSet(name, new Uint8Array(readFileSync(`public/datasets/${IMAGE_SETS[name].file}`)));
     },
@@ -112,24 +118,24 @@ describe('worker host', () => {
   it('loads, plays to the end, and reports finite metrics in step order', async () => {
     const b = fakeBackend();
     const h = harness([b]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     await h.until(() => h.of('ready').length === 1, 'ready');
     h.host.handle({ type: 'speed', stepsPerTick: 3 });
-    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadKey: 'k1' });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadId: 1 });
     await h.until(() => h.lastStatus()?.status === 'done', 'done');
     expect(h.of('info')).toHaveLength(1);
     const steps = h.of('metrics').flatMap((m) => m.events.map((e) => e.step));
     expect(steps[0]).toBe(0);
     expect(steps.at(-1)).toBe(40);
     expect([...steps].sort((a, b) => a - b)).toEqual(steps);
-    expect(h.lastStatus()).toMatchObject({ step: 40, loadKey: 'k1' });
+    expect(h.lastStatus()).toMatchObject({ step: 40, loadId: 1 });
   });
 
   it('pauses promptly, steps, and resets', async () => {
     const h = harness([fakeBackend()]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     h.host.handle({ type: 'speed', stepsPerTick: 1 });
-    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: true, loadKey: 'k' });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: true, loadId: 1 });
     await h.until(() => h.lastStatus()?.status === 'running', 'running');
     await h.until(() => (h.lastStatus()?.step ?? 0) > 3, 'some steps');
     h.host.handle({ type: 'pause' });
@@ -140,22 +146,22 @@ describe('worker host', () => {
     expect(h.lastStatus()!.step).toBe(at);
     h.host.handle({ type: 'step', steps: 7 });
     await h.until(() => h.lastStatus()!.step === at + 7, 'step');
-    h.host.handle({ type: 'reset' });
-    await h.until(() => h.lastStatus()!.step === 0 && h.lastStatus()!.status === 'paused', 'reset');
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: false, loadId: 2 });
+    await h.until(() => h.lastStatus()!.loadId === 2 && h.lastStatus()!.step === 0 && h.lastStatus()!.status === 'paused', 'reset');
   });
 
   it('a pause while a load is pending cancels its autoplay; a newer load replaces an older one', async () => {
     const b = fakeBackend();
     const h = harness([b]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
-    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadKey: 'a' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadId: 1 });
     h.host.handle({ type: 'pause' });
     await h.until(() => h.of('info').length === 1, 'info');
     await new Promise((r) => setTimeout(r, 30));
     expect(h.lastStatus()).toMatchObject({ status: 'paused', step: 0 });
-    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 11 })), autoplay: true, loadKey: 'b' });
-    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 12 })), autoplay: true, loadKey: 'c' });
-    await h.until(() => h.lastStatus()?.status === 'done' && h.lastStatus()?.loadKey === 'c', 'done');
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 11 })), autoplay: true, loadId: 2 });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 12 })), autoplay: true, loadId: 3 });
+    await h.until(() => h.lastStatus()?.status === 'done' && h.lastStatus()?.loadId === 3, 'done');
     expect(h.lastStatus()!.step).toBe(12);
     expect(b.sessions.map((s) => s.spec.train!.steps)).toEqual([40, 12]);
   });
@@ -163,10 +169,10 @@ describe('worker host', () => {
   it('reports a divergence for one run and lets the others finish', async () => {
     const b = fakeBackend({ divergeLr: 50 });
     const h = harness([b]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     const doc: LabDoc = { ...small(), compare: { param: 'lr', values: [0.1, 50] } };
     h.host.handle({ type: 'speed', stepsPerTick: 5 });
-    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadKey: 'k' });
+    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadId: 7 });
     await h.until(() => h.lastStatus()?.status === 'done', 'done');
     const errors = h.of('error');
     expect(errors).toHaveLength(1);
@@ -177,9 +183,9 @@ describe('worker host', () => {
 
   it('rejects a bad spec sent straight to the worker with a spec error', async () => {
     const h = harness([fakeBackend()]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     const bad: RunRequest = { id: 'run0', label: 'x', spec: { ...small().spec, loss: 'hinge' as never }, options: {} };
-    h.host.handle({ type: 'load', runs: [bad], autoplay: true, loadKey: 'k' });
+    h.host.handle({ type: 'load', runs: [bad], autoplay: true, loadId: 8 });
     await h.until(() => h.of('error').length === 1, 'error');
     expect(h.of('error')[0]).toMatchObject({ kind: 'spec', field: 'loss' });
     expect(h.lastStatus()!.status).toBe('error');
@@ -187,7 +193,7 @@ describe('worker host', () => {
 
   it('answers analyses (image data resolved from the committed files)', async () => {
     const h = harness([fakeBackend()]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     const spec = withDataset(DEFAULT_DOC.spec, 'digits');
     h.host.handle({ type: 'analyze', requestId: 3, spec });
     await h.until(() => h.of('analysis').length === 1, 'analysis');
@@ -201,9 +207,10 @@ describe('worker host', () => {
     const first = fakeBackend();
     const second = fakeBackend();
     const h = harness([first, second]);
-    h.host.handle({ type: 'init', forceCpu: false, baseUrl: '/' });
+    await h.until(() => true, 'nothing');
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
     h.host.handle({ type: 'speed', stepsPerTick: 2 });
-    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 400 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadKey: 'k' });
+    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 400 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadId: 9 });
     await h.until(() => (h.lastStatus()?.step ?? 0) >= 20, 'steps');
     h.host.handle({ type: 'simulateDeviceLoss' });
     await h.until(() => h.of('recovered').length === 1, 'recovered');
@@ -223,10 +230,118 @@ describe('worker host', () => {
   });
 });
 
+describe('worker host: loads and backends', () => {
+  it('keys every message with its load: once a newer load starts, the older runs post nothing', async () => {
+    const b = fakeBackend();
+    const h = harness([b]);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'speed', stepsPerTick: 3 });
+    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 100000 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadId: 1 });
+    await h.until(() => h.of('metrics').filter((m) => m.loadId === 1).length > 10, 'old runs playing');
+    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 30 }), compare: { param: 'lr', values: [0.1, 0.2] } }), autoplay: true, loadId: 2 });
+    await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'done', 'new runs done');
+    const firstNew = h.messages.findIndex((m) => 'loadId' in m && m.loadId === 2);
+    const after = h.messages.slice(firstNew).filter((m) => 'loadId' in m && m.loadId === 1);
+    expect(after).toEqual([]);
+    for (const id of ['run0', 'run1']) {
+      const steps = h.of('metrics').filter((m) => m.loadId === 2 && m.runId === id).flatMap((m) => m.events.map((e) => e.step));
+      expect(steps[0]).toBe(0);
+      expect(steps.at(-1)).toBe(30);
+    }
+    expect(b.sessions.slice(0, 2).every((s) => s.disposed)).toBe(true);
+  });
+
+  it('status counts the runs still alive: a failed run does not hold the step at 0', async () => {
+    const h = harness([fakeBackend({ divergeLr: 50 })]);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'speed', stepsPerTick: 5 });
+    h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 60 }), compare: { param: 'lr', values: [50, 0.1] } }), autoplay: true, loadId: 1 });
+    await h.until(() => h.lastStatus()?.status === 'done', 'done');
+    expect(h.lastStatus()!.step).toBe(60);
+    expect(h.of('status').filter((m) => m.status === 'running').at(-1)!.step).toBeGreaterThan(7);
+  });
+
+  it('on a software adapter times both engines on the experiment, once per size, and runs on the faster', async () => {
+    const gpu = fakeBackend({ software: true, stepMs: 4 });
+    const cpu = fakeBackend({ kind: 'cpu' });
+    const h = harness([gpu], cpu);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    await h.until(() => h.of('ready').length === 1, 'ready');
+    expect(h.of('ready')[0].decision).toMatchObject({ kind: 'cpu', gpuAdapter: 'fake adapter', gpuSoftware: true });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: false, loadId: 1 });
+    await h.until(() => h.lastStatus()?.loadId === 1 && h.lastStatus()?.status === 'paused', 'loaded');
+    expect(h.of('choosing')).toHaveLength(1);
+    const d = h.of('backend').at(-1)!.decision;
+    expect(d.kind).toBe('cpu');
+    expect(d.rates!.cpu!).toBeGreaterThan(d.rates!.webgpu!);
+    expect(d.reason).toMatch(/the CPU is faster here: CPU \S+ vs WebGPU \S+ steps\/s on this experiment; fake adapter is a software adapter/);
+    // the runs were created on the CPU; the GPU only ran its timing session
+    expect(cpu.sessions.at(-1)!.disposed).toBe(false);
+    expect(gpu.sessions.every((s) => s.disposed)).toBe(true);
+    // a new learning rate is the same size: no second timing
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000, lr: 0.05 })), autoplay: false, loadId: 2 });
+    await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'paused', 'loaded again');
+    expect(h.of('choosing')).toHaveLength(1);
+    expect(gpu.sessions).toHaveLength(1);
+  });
+
+  it('picks WebGPU when it is the faster, and a hardware adapter without timing', async () => {
+    const slowCpu = fakeBackend({ kind: 'cpu', stepMs: 4 });
+    const h = harness([fakeBackend({ software: true })], slowCpu);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: false, loadId: 1 });
+    await h.until(() => h.lastStatus()?.loadId === 1 && h.lastStatus()?.status === 'paused', 'loaded');
+    expect(h.of('backend').at(-1)!.decision.kind).toBe('webgpu');
+
+    const hw = harness([fakeBackend({ software: false })]);
+    hw.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    hw.host.handle({ type: 'load', runs: runRequests(small()), autoplay: false, loadId: 1 });
+    await hw.until(() => hw.lastStatus()?.status === 'paused', 'loaded');
+    expect(hw.of('ready')[0].decision).toMatchObject({ kind: 'webgpu', reason: 'a hardware WebGPU adapter' });
+    expect(hw.of('choosing')).toHaveLength(0);
+  });
+
+  it('without WebGPU, or when asked, runs on the CPU; the control switches backends', async () => {
+    const none = harness([]);
+    none.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    await none.until(() => none.of('ready').length === 1, 'ready');
+    expect(none.of('ready')[0].decision).toMatchObject({ kind: 'cpu', gpuAdapter: null, gpuError: 'this browser has no navigator.gpu' });
+    expect(none.of('ready')[0].decision.reason).toMatch(/WebGPU is not available \(this browser has no navigator\.gpu\)/);
+
+    const gpu = fakeBackend({ software: true });
+    const h = harness([gpu]);
+    h.host.handle({ type: 'init', backend: 'cpu', baseUrl: '/' });
+    await h.until(() => h.of('ready').length === 1, 'ready');
+    expect(h.of('ready')[0].decision).toMatchObject({ kind: 'cpu', reason: 'the CPU engine was requested' });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: false, loadId: 1 });
+    await h.until(() => h.lastStatus()?.status === 'paused', 'loaded');
+    expect(gpu.sessions).toHaveLength(0);
+    h.host.handle({ type: 'setBackend', mode: 'webgpu' });
+    h.host.handle({ type: 'load', runs: runRequests(small()), autoplay: true, loadId: 2 });
+    await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'done', 'done on WebGPU');
+    expect(h.of('backend').at(-1)!.decision).toMatchObject({ kind: 'webgpu', mode: 'webgpu', reason: 'WebGPU was requested' });
+    expect(gpu.sessions).toHaveLength(1);
+  });
+
+  it('shows a few training images of an image set', async () => {
+    const h = harness([fakeBackend()]);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    const spec = withDataset(DEFAULT_DOC.spec, 'digits');
+    h.host.handle({ type: 'load', runs: runRequests({ ...DEFAULT_DOC, spec: { ...spec, data: { ...(spec.data as object), n: 40 } as typeof spec.data } }), autoplay: false, loadId: 1 });
+    await h.until(() => h.of('info').length === 1, 'info');
+    const facts = h.of('info')[0].facts;
+    expect(facts.theta0Norm).toBeGreaterThan(0);
+    expect(facts.samples!.shape).toEqual([1, 8, 8]);
+    expect(facts.samples!.images.length).toBeGreaterThan(10);
+    expect(facts.samples!.images[0].length).toBe(64);
+    expect(new Set(facts.samples!.labels).size).toBeGreaterThan(5);
+  });
+});
+
 describe('worker host with the float64 CPU session', () => {
   it('trains a tiny model and emits finite, comparable metrics', async () => {
-    const h = harness([openCpuBackend()]);
-    h.host.handle({ type: 'init', forceCpu: true, baseUrl: '/' });
+    const h = harness([], openCpuBackend());
+    h.host.handle({ type: 'init', backend: 'cpu', baseUrl: '/' });
     const doc: LabDoc = {
       ...DEFAULT_DOC,
       spec: {
@@ -239,7 +354,7 @@ describe('worker host with the float64 CPU session', () => {
     expect(expandRuns(doc)).toHaveLength(1);
     h.host.handle({ type: 'analyze', requestId: 1, spec: doc.spec });
     h.host.handle({ type: 'speed', stepsPerTick: 10 });
-    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadKey: 'k' });
+    h.host.handle({ type: 'load', runs: runRequests(doc), autoplay: true, loadId: 10 });
     await h.until(() => h.lastStatus()?.status === 'done', 'done', 60_000);
     const a = h.of('analysis')[0].result;
     expect(a.stableLr).toBeGreaterThan(0);

@@ -15,6 +15,7 @@ function labBackend(engine: Engine): LabBackend {
   return {
     kind: engine.kind,
     adapter: engine.adapter,
+    software: engine.software,
     createSession: (spec, opts) => engine.createSession(spec, opts),
     async analyze(spec: ResolvedSpec) {
       const t0 = now();

@@ -6,7 +6,7 @@
 import { createLabStore, type LabStore } from './store';
 import { DEFAULT_DOC } from './doc/document';
 import { decodeHash, encodeDoc } from './url';
-import type { FromWorker, ToWorker } from './protocol';
+import { BACKEND_MODES, type BackendMode, type FromWorker, type ToWorker } from './protocol';
 
 export interface Lab {
   store: LabStore;
@@ -27,9 +27,19 @@ export function startLab(): Lab {
   const worker = new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module', name: 'tangent-lab-engine' });
   const send = (m: ToWorker) => worker.postMessage(m);
 
+  const params = new URLSearchParams(location.search);
+  const asked = params.get('backend');
+  const backendMode: BackendMode = BACKEND_MODES.includes(asked as BackendMode) ? (asked as BackendMode) : 'auto';
+
   const decoded = decodeHash(location.hash);
-  const store = createLabStore(send, { doc: decoded.kind === 'doc' ? decoded.doc : DEFAULT_DOC, theme: initialTheme() });
-  if (decoded.kind === 'error') store.getState().notify('error', decoded.message, 'url');
+  const store = createLabStore(send, { doc: decoded.kind === 'doc' ? decoded.doc : DEFAULT_DOC, theme: initialTheme(), backendMode });
+  if (decoded.kind === 'error') {
+    // The address bar keeps the bad link (so it can be fixed or reported) until the first change.
+    store.getState().notify('error', `${decoded.message} The default experiment is shown instead; the address bar keeps the link until you change a setting.`, 'url');
+  }
+  if (asked !== null && !BACKEND_MODES.includes(asked as BackendMode)) {
+    store.getState().notify('warning', `?backend=${asked} is not a backend (use webgpu, cpu or auto); the lab chooses.`, 'backend-param');
+  }
 
   // Worker -> store, batched per frame (a frame-less tab still gets them every 100 ms).
   let inbox: FromWorker[] = [];
@@ -80,7 +90,15 @@ export function startLab(): Lab {
     }
   });
   document.documentElement.dataset.theme = store.getState().theme;
-  if (decoded.kind !== 'doc') history.replaceState(null, '', `#${encodeDoc(store.getState().doc)}`);
+  if (decoded.kind === 'none') history.replaceState(null, '', `#${encodeDoc(store.getState().doc)}`);
+  // The backend control writes ?backend= so that a copied address keeps the choice.
+  store.subscribe((s, prev) => {
+    if (s.backendMode === prev.backendMode) return;
+    const u = new URL(location.href);
+    if (s.backendMode === 'auto') u.searchParams.delete('backend');
+    else u.searchParams.set('backend', s.backendMode);
+    history.replaceState(null, '', u.href);
+  });
 
   // URL -> document (a pasted link, back/forward).
   window.addEventListener('hashchange', () => {
@@ -92,7 +110,6 @@ export function startLab(): Lab {
     }
   });
 
-  const params = new URLSearchParams(location.search);
-  send({ type: 'init', forceCpu: params.get('backend') === 'cpu', baseUrl: import.meta.env.BASE_URL });
+  send({ type: 'init', backend: backendMode, baseUrl: import.meta.env.BASE_URL });
   return { store, worker };
 }

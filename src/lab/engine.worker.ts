@@ -1,13 +1,12 @@
 /// <reference lib="webworker" />
 /**
- * The lab's engine worker: owns the GPU device (or the CPU fallback) and the sessions, so the
- * main thread only renders. All logic is in worker-host.ts; this file plugs in the browser's
+ * The lab's engine worker: owns the engines (WebGPU and the CPU) and the sessions, so the main
+ * thread only renders. All logic is in worker-host.ts; this file plugs in the browser's
  * navigator.gpu, fetch for the image subsets, and postMessage.
  */
 import { WorkerHost } from './worker-host';
 import { openCpuBackend, openGpuBackend } from './backends';
 import { decodeImageSet, IMAGE_SETS } from '../data/images';
-import { errorMessage } from './doc/check';
 import type { FromWorker, ToWorker } from './protocol';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -16,14 +15,8 @@ let baseUrl = '/';
 
 const host = new WorkerHost({
   post: (m: FromWorker) => self.postMessage(m),
-  async openBackend(forceCpu) {
-    if (forceCpu) return { backend: openCpuBackend(), reason: 'the CPU backend was requested (?backend=cpu)' };
-    try {
-      return { backend: await openGpuBackend(self.navigator.gpu), reason: null };
-    } catch (e) {
-      return { backend: openCpuBackend(), reason: errorMessage(e) };
-    }
-  },
+  openGpu: () => openGpuBackend(self.navigator.gpu),
+  openCpu: () => openCpuBackend(),
   async loadImages(name) {
     const meta = IMAGE_SETS[name];
     const url = new URL(`datasets/${meta.file}`, new URL(baseUrl, self.location.href)).href;

@@ -8,7 +8,9 @@ import { parseSpecText } from '../api/validate';
 import { checkDoc } from './doc/check';
 import { type LabDoc } from './doc/document';
 import type { RunState } from './store';
-import { COLUMNS, seriesToCsv } from './series';
+import { COLUMNS, emptySeries, seriesToCsv, type Column, type Series } from './series';
+import { ALIGNMENT_DEFS } from './doc/document';
+import { isObject } from './doc/document';
 
 export const RUN_FORMAT = 'tangent-lab-run';
 
@@ -38,12 +40,50 @@ export function runExport(doc: LabDoc, runs: RunState[], adapter: string): Recor
       spectrumInit: r.series.spectrumInit,
       spectrumNow: r.series.spectrumNow,
       curvature: r.curvature,
+      theta0Norm: r.facts?.theta0Norm ?? null,
     })),
   };
 }
 
 export function runCsv(runs: RunState[]): string {
-  return seriesToCsv(runs.map((r) => ({ label: r.label, series: r.series })));
+  return seriesToCsv(runs.map((r) => ({ label: r.label, series: r.series, theta0Norm: r.facts?.theta0Norm ?? null })));
+}
+
+const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const arrays = (v: unknown): (number[] | null)[] => (Array.isArray(v) ? v.map((x) => (Array.isArray(x) ? x.map((y) => (typeof y === 'number' ? y : NaN)) : null)) : []);
+
+/** A run's metric series from its exported form (the columns, per-layer alignment, group losses, spectra). */
+function seriesFromExport(raw: Record<string, unknown>): Series {
+  const s = emptySeries();
+  const cols = isObject(raw.series) ? raw.series : {};
+  const step = Array.isArray(cols.step) ? cols.step : [];
+  const length = step.length;
+  for (const c of COLUMNS) {
+    const v = (cols as Record<string, unknown>)[c];
+    s.cols[c as Column] = Array.from({ length }, (_, i) => numOrNull(Array.isArray(v) ? v[i] : null));
+  }
+  const per = isObject(raw.perLayerAlignment) ? raw.perLayerAlignment : {};
+  for (const a of ALIGNMENT_DEFS) s.perLayer[a] = arrays((per as Record<string, unknown>)[a]).slice(0, length);
+  const g = isObject(raw.groupLoss) ? raw.groupLoss : {};
+  s.groupLoss = { actual: arrays(g.actual).slice(0, length), linearized: arrays(g.linearized).slice(0, length) };
+  const spectrum = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is number => typeof x === 'number') : null);
+  return { ...s, version: 1, length, spectrumInit: spectrum(raw.spectrumInit), spectrumNow: spectrum(raw.spectrumNow) };
+}
+
+/** The runs of an exported run file, with their curves (null when the file is a spec or a document). */
+export function importedRuns(text: string): RunState[] | null {
+  const raw = parseSpecText(text, 'file');
+  if (!isObject(raw) || raw.format !== RUN_FORMAT || !Array.isArray(raw.runs)) return null;
+  return raw.runs.filter(isObject).map((r, i) => ({
+    id: typeof r.id === 'string' ? r.id : `run${i}`,
+    label: typeof r.label === 'string' ? r.label : `run ${i + 1}`,
+    spec: r.spec as RunState['spec'],
+    info: isObject(r.info) ? ({ ...(r.info as object), points2d: null } as RunState['info']) : null,
+    facts: typeof r.theta0Norm === 'number' ? { theta0Norm: r.theta0Norm, samples: null } : null,
+    series: seriesFromExport(r),
+    curvature: isObject(r.curvature) ? (r.curvature as unknown as RunState['curvature']) : null,
+    error: typeof r.error === 'string' ? r.error : null,
+  }));
 }
 
 /**

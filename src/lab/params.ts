@@ -113,14 +113,16 @@ export function withDataset(spec: ExperimentSpec, name: string): ExperimentSpec 
     next.n = Math.min(typeof old.n === 'number' ? old.n : 200, meta.trainCum[meta.classes - 1]);
     next.n_test = Math.min(typeof old.n_test === 'number' ? old.n_test : 100, meta.testCum[meta.classes - 1]);
     next.label_noise = old.label_noise ?? 0;
-    if (typeof old.classes === 'number') next.classes = Math.min(meta.classes, Math.max(2, old.classes));
+    // A class count carries over only between image sets (a toy's 3 spirals say nothing about digits).
+    if (typeof old.classes === 'number' && typeof old.dataset === 'string' && old.dataset in IMAGE_SETS) next.classes = Math.min(meta.classes, Math.max(2, old.classes));
   } else {
     const info = DATASETS[name];
     next.n = Math.min(typeof old.n === 'number' ? old.n : 100, 1000);
     next.n_test = Math.min(typeof old.n_test === 'number' ? old.n_test : 200, 1000);
     next.noise = typeof old.noise === 'number' ? Math.min(old.noise, 0.5) : 0;
     if (info?.kind === 'classification') next.label_noise = old.label_noise ?? 0;
-    if (info && info.classes === 0 && info.kind === 'classification') next.classes = typeof old.classes === 'number' ? Math.min(6, old.classes) : 3;
+    const fromToy = typeof old.dataset === 'string' && !(old.dataset in IMAGE_SETS);
+    if (info && info.classes === 0 && info.kind === 'classification') next.classes = typeof old.classes === 'number' && fromToy ? Math.min(6, old.classes) : 3;
   }
   let out = conform({ ...spec, data: next as ExperimentSpec['data'] });
   if (name in IMAGE_SETS && spec.loss === 'mse' && outputsFor(dataFacts(out), 'mse') > 1) out = withLoss(out, 'cross_entropy');
@@ -169,7 +171,7 @@ export const PARAMS: ParamDef[] = [
     id: 'n_test',
     panel: 'data',
     label: 'Test examples',
-    tip: 'Held-out examples for the test loss L_test = (1/n_test) Σ ℓ(h(x_i), y_i).',
+    tip: 'Held-out examples for the test loss: the mean of ℓ(h(xᵢ), yᵢ) over them.',
     control: 'range',
     min: 0,
     max: (d) => poolMax(d, 'test'),
@@ -439,7 +441,7 @@ export const PARAMS: ParamDef[] = [
     id: 'lr',
     panel: 'train',
     label: 'Learning rate η',
-    tip: 'Step size of θ ← θ − η ∇L(h)/α²; GD on the linearized model is stable below 2n/λ_max(K).',
+    tip: 'Step size of θ ← θ − η ∇L(h)/α²; GD on the linearized model is stable below 2n/λₘₐₓ(K).',
     control: 'log',
     min: 1e-4,
     max: 100,

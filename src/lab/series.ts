@@ -52,16 +52,40 @@ export interface Series {
   /** The latest decision grid. */
   grid: MetricEvent['grid'];
   gridStep: number | null;
-  /** The latest output-traced kernel of the actual model on the probe examples. */
+  /** The first (theta0) and the latest output-traced kernel of the actual model on the probe examples. */
+  kernelInit: (NonNullable<MetricEvent['kernel']> & { step: number }) | null;
   kernelNow: (NonNullable<MetricEvent['kernel']> & { step: number }) | null;
 }
+
+/**
+ * The models a session trains or predicts, and their columns: the headline numbers, the loss
+ * plot and the CSV read this table, so a further model (e.g. an infinite-width kernel) is one
+ * more entry here and in `row`.
+ */
+export interface ModelColumns {
+  id: 'actual' | 'linearized' | 'closedForm';
+  label: string;
+  loss: Column;
+  lossTest: Column;
+  acc: Column | null;
+  accTest: Column | null;
+  dist: Column | null;
+  /** Line style of this model in every plot. */
+  dash: string;
+}
+
+export const MODELS: readonly ModelColumns[] = [
+  { id: 'actual', label: 'actual', loss: 'loss.actual', lossTest: 'loss.actualTest', acc: 'acc.actual', accTest: 'acc.actualTest', dist: 'dist.actual', dash: 'solid' },
+  { id: 'linearized', label: 'linearized', loss: 'loss.linearized', lossTest: 'loss.linearizedTest', acc: 'acc.linearized', accTest: 'acc.linearizedTest', dist: 'dist.linearized', dash: 'dash' },
+  { id: 'closedForm', label: 'closed form', loss: 'loss.closedForm', lossTest: 'loss.closedFormTest', acc: null, accTest: null, dist: null, dash: 'dashdot' },
+];
 
 export function emptySeries(): Series {
   const cols = {} as Series['cols'];
   for (const c of COLUMNS) cols[c] = [];
   const perLayer = {} as Series['perLayer'];
   for (const a of ALIGNMENT_DEFS) perLayer[a] = [];
-  return { version: 0, length: 0, cols, perLayer, groupLoss: { actual: [], linearized: [] }, spectrumInit: null, spectrumNow: null, grid: null, gridStep: null, kernelNow: null };
+  return { version: 0, length: 0, cols, perLayer, groupLoss: { actual: [], linearized: [] }, spectrumInit: null, spectrumNow: null, grid: null, gridStep: null, kernelInit: null, kernelNow: null };
 }
 
 const fin = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -98,9 +122,13 @@ function row(e: MetricEvent): Record<Column, number | null> {
   };
 }
 
-/** Append events (in step order; an event for a step already present replaces nothing, it is skipped). */
+/**
+ * Append events (in step order; an event for a step already present replaces nothing, it is
+ * skipped). The store only appends events of the run's own load (protocol.ts), so a skipped event
+ * is a duplicate, never a row of another run.
+ */
 export function appendEvents(s: Series, events: readonly MetricEvent[]): Series {
-  let { spectrumInit, spectrumNow, grid, gridStep, kernelNow, length } = s;
+  let { spectrumInit, spectrumNow, grid, gridStep, kernelInit, kernelNow, length } = s;
   const lastStep = length > 0 ? (s.cols.step[length - 1] as number) : -1;
   let last = lastStep;
   for (const e of events) {
@@ -123,10 +151,13 @@ export function appendEvents(s: Series, events: readonly MetricEvent[]): Series 
       grid = e.grid;
       gridStep = e.step;
     }
-    if (e.kernel) kernelNow = { ...e.kernel, step: e.step };
+    if (e.kernel) {
+      kernelNow = { ...e.kernel, step: e.step };
+      if (kernelInit === null) kernelInit = kernelNow;
+    }
     length++;
   }
-  return { ...s, version: s.version + 1, length, spectrumInit, spectrumNow, grid, gridStep, kernelNow };
+  return { ...s, version: s.version + 1, length, spectrumInit, spectrumNow, grid, gridStep, kernelInit, kernelNow };
 }
 
 /** The last non-null value of a column. */
@@ -136,13 +167,25 @@ export function lastValue(s: Series, c: Column): number | null {
   return null;
 }
 
-/** Columns as CSV (one row per event; per-layer and per-group values as extra columns). */
-export function seriesToCsv(runs: { label: string; series: Series }[]): string {
+/** The step of the last event (0 before any). */
+export function lastStep(s: Series): number {
+  return s.length ? (s.cols.step[s.length - 1] as number) : 0;
+}
+
+/**
+ * Columns as CSV (one row per event; per-layer and per-group values as extra columns; with
+ * ||theta0|| known, the parameter movement relative to it, `reldist.<model>`).
+ * Difficulty groups are numbered as the session lists them (SessionInfo.groups: boundary groups
+ * from the nearest quarter, 0, to the farthest, 3; label-noise groups clean 0, flipped 1).
+ */
+export function seriesToCsv(runs: { label: string; series: Series; theta0Norm?: number | null }[]): string {
   const maxLayers = Math.max(0, ...runs.flatMap((r) => r.series.perLayer.ntk_centered.map((v) => v?.length ?? 0)));
   const maxGroups = Math.max(0, ...runs.flatMap((r) => r.series.groupLoss.actual.map((v) => v?.length ?? 0)));
   const header = [
     'run',
     ...COLUMNS,
+    'reldist.actual',
+    'reldist.linearized',
     ...Array.from({ length: maxLayers }, (_, l) => `align.ntk_centered.layer${l}`),
     ...Array.from({ length: maxGroups }, (_, g) => `groupLoss.actual.${g}`),
     ...Array.from({ length: maxGroups }, (_, g) => `groupLoss.linearized.${g}`),
@@ -153,6 +196,10 @@ export function seriesToCsv(runs: { label: string; series: Series }[]): string {
     for (let i = 0; i < r.series.length; i++) {
       const cells: string[] = [quote(r.label)];
       for (const c of COLUMNS) cells.push(fmt(r.series.cols[c][i]));
+      for (const c of ['dist.actual', 'dist.linearized'] as const) {
+        const v = r.series.cols[c][i];
+        cells.push(fmt(v !== null && r.theta0Norm ? v / r.theta0Norm : null));
+      }
       const pl = r.series.perLayer.ntk_centered[i];
       for (let l = 0; l < maxLayers; l++) cells.push(fmt(pl?.[l]));
       const ga = r.series.groupLoss.actual[i];

@@ -25,12 +25,19 @@ export function fromBase64Url(s: string): string {
   const bin = atob(b64);
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // The browser's own message ("The encoded data was not valid for encoding utf-8") says
+    // nothing to a user: a link's payload decodes to text only if it is intact.
+    throw new Error('its base64url text does not decode to a document (was it cut or edited?)');
+  }
 }
 
 /** Only the fields a document has (drops anything extra a caller may have attached). */
 function plainDoc(doc: LabDoc): LabDoc {
-  return { v: 1, spec: doc.spec, compare: doc.compare, view: doc.view };
+  const plain: LabDoc = { v: 1, spec: doc.spec, compare: doc.compare, view: doc.view };
+  return doc.metrics ? { ...plain, metrics: doc.metrics } : plain;
 }
 
 export function encodeDoc(doc: LabDoc): string {

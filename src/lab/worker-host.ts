@@ -1,28 +1,37 @@
 /**
- * The engine side of the lab, run inside the Web Worker: owns the backend (a GPU device or the
- * CPU reference) and the training sessions, and answers the main thread's messages
+ * The engine side of the lab, run inside the Web Worker: owns the engines (a WebGPU device and
+ * the float64 CPU engine) and the training sessions, and answers the main thread's messages
  * (protocol.ts). Written against small injected interfaces (`LabBackend`, `HostEnv`) so the
  * tests drive it in Node with fake sessions; engine.worker.ts plugs in the real ones.
  *
- * Every GPU task runs on one serial queue, so a play loop, a step, an analysis and a curvature
- * request never interleave on the device. The play loop advances every run by `stepsPerTick`
- * steps per tick and yields to the message loop between ticks, so pause is prompt.
- * On device loss the host opens a new backend and replays every run to its last step (the runs
- * are deterministic for a given spec), then carries on.
+ * - Backend: `auto` mode runs on WebGPU when the adapter is a hardware one, on the CPU when there
+ *   is no WebGPU, and on a software adapter times both on the experiment being loaded and keeps
+ *   the faster (backend-choice.ts; one timing per experiment size).
+ * - Every task runs on one serial queue, so a play loop, a step, an analysis and a curvature
+ *   request never interleave on an engine. The play loop advances every run by `stepsPerTick`
+ *   steps per tick and yields to the message loop between chunks, so pause is prompt.
+ * - Every message about a run carries its load's id; a new load (preset, reset, edit) makes every
+ *   older message void for the store.
+ * - On device loss the host opens a new device and replays every run to its last step (the runs
+ *   are deterministic for a given spec), then carries on.
  */
 import type { Session } from '../api/session-types';
 import type { ExperimentSpec, ResolvedSpec } from '../experiment/types';
 import { validateSpec } from '../api/validate';
-import { isImageData, resolveImageSpec, checkImageData, type ImageSet } from '../data/images';
+import { isImageData, resolveImageSpec, checkImageData, IMAGE_SETS, type ImageSet } from '../data/images';
+import { splitClasses } from '../math/training';
 import { checkLabLimits, errorMessage } from './doc/check';
-import type { BackendKind, FromWorker, LabSessionOptions, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
+import type { BackendDecision, BackendKind, BackendMode, FromWorker, ImageSamples, LabSessionOptions, RunFacts, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { errorCode, SpecError } from '../experiment/errors';
+import { costKey, heaviest, initialDecision, measureRate, timedDecision, TIMING_BUDGET_MS, WARMUP_LIMIT_MS, type GpuState } from './backend-choice';
 import { exportPytorch } from '../export/pytorch';
 
 /** What the host needs from an engine. */
 export interface LabBackend {
   readonly kind: BackendKind;
   readonly adapter: string;
+  /** A software adapter (SwiftShader, llvmpipe, fallback): the CPU engine may be faster. */
+  readonly software: boolean;
   createSession(spec: ResolvedSpec, opts: LabSessionOptions): Promise<Session>;
   analyze(spec: ResolvedSpec): Promise<StaticAnalysis>;
   /** Resolves with a reason when the device is lost (never for the CPU). */
@@ -34,30 +43,85 @@ export interface LabBackend {
 
 export interface HostEnv {
   post(m: FromWorker): void;
-  /** Open the GPU backend, or the CPU one when forced or when WebGPU is unavailable. */
-  openBackend(forceCpu: boolean): Promise<{ backend: LabBackend; reason: string | null }>;
+  /** Open the WebGPU engine; throws (with a reason) when the browser has none. */
+  openGpu(): Promise<LabBackend>;
+  /** The float64 CPU engine. */
+  openCpu(): LabBackend;
   loadImages(name: string): Promise<ImageSet>;
 }
 
 interface Run {
   req: RunRequest;
   spec: ResolvedSpec;
+  loadId: number;
   session: Session | null;
   done: boolean;
   error: string | null;
 }
 
-/** Share of a chunk's duration, and its upper bound, that the play loop sleeps after posting events. */
-const YIELD_SHARE = 0.3;
+/**
+ * Share of a chunk's duration (and its upper bound) that the play loop sleeps after posting
+ * events, so the page can draw them. On a software WebGPU adapter the device computes on the same
+ * cores as the page; the CPU engine computes in this worker's own thread and needs little.
+ */
+const YIELD_SHARE: Record<BackendKind, number> = { webgpu: 0.3, cpu: 0.05 };
 const MAX_YIELD_MS = 60;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Yield to the message loop without setTimeout's 4 ms clamp. */
+function yieldNow(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return sleep(0);
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(0);
+  });
+}
+
+function norm(v: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  return Math.sqrt(s);
+}
+
+/** Up to `perClass` training images of each class (image data only), for the data card. */
+export function imageSamples(spec: ResolvedSpec, perClass = 2, max = 20): ImageSamples | null {
+  const name = spec.data.meta.dataset;
+  if (!name || !(name in IMAGE_SETS)) return null;
+  const meta = IMAGE_SETS[name];
+  const d = meta.shape[0] * meta.shape[1] * meta.shape[2];
+  const labels = splitClasses(spec.data.labels, spec.data.y, spec.data.n, spec.data.c);
+  const count = new Map<number, number>();
+  const picked: number[] = [];
+  for (let i = 0; i < spec.data.n && picked.length < max; i++) {
+    const l = labels ? labels[i] : 0;
+    if ((count.get(l) ?? 0) >= perClass) continue;
+    count.set(l, (count.get(l) ?? 0) + 1);
+    picked.push(i);
+  }
+  // In class order, as a legend of the classes.
+  const label = (i: number) => (labels ? labels[i] : 0);
+  picked.sort((a, b) => label(a) - label(b) || a - b);
+  return { shape: meta.shape, images: picked.map((i) => Float32Array.from(spec.data.x.subarray(i * d, (i + 1) * d))), labels: picked.map(label), classNames: meta.classNames };
+}
 
 export class WorkerHost {
+  private mode: BackendMode = 'auto';
+  private gpu: LabBackend | null = null;
+  private gpuError: string | null = null;
+  private gpuTried = false;
+  private cpu: LabBackend | null = null;
+  /** The engine the runs use. */
   private backend: LabBackend | null = null;
+  private decision: BackendDecision | null = null;
+  /** Auto mode on a software adapter: the timed decision of each experiment size. */
+  private readonly timed = new Map<string, BackendDecision>();
   private runs: Run[] = [];
-  private loadKey: string | null = null;
+  private loadId = 0;
   private playing = false;
   private looping = false;
   private stepsPerTick = 5;
@@ -67,7 +131,6 @@ export class WorkerHost {
   private abort: AbortController | null = null;
   private recovering = false;
   private readonly images = new Map<string, Promise<ImageSet>>();
-  private forceCpu = false;
   private latestAnalysis = -1;
   /** Whether the user wants the runs to play (a pause while a load is pending cancels its autoplay). */
   private wantPlay = false;
@@ -77,15 +140,21 @@ export class WorkerHost {
   handle(m: ToWorker): void {
     switch (m.type) {
       case 'init':
-        this.forceCpu = m.forceCpu;
+        this.mode = m.backend;
         void this.enqueue(() => this.open());
+        break;
+      case 'setBackend':
+        this.mode = m.mode;
+        this.playing = false;
+        this.abort?.abort();
+        void this.enqueue(() => this.applyMode());
         break;
       case 'load':
         this.playing = false;
         this.wantPlay = m.autoplay;
         this.abort?.abort();
-        this.loadKey = m.loadKey;
-        void this.enqueue(() => this.load(m.runs, m.loadKey));
+        this.loadId = m.loadId;
+        void this.enqueue(() => this.load(m.runs, m.loadId));
         break;
       case 'analyze':
         // Slider drags send many; only the latest one is computed.
@@ -110,16 +179,11 @@ export class WorkerHost {
       case 'speed':
         this.stepsPerTick = Math.max(1, Math.min(1000, Math.round(m.stepsPerTick)));
         break;
-      case 'reset':
-        this.playing = false;
-        this.wantPlay = false;
-        void this.enqueue(() => this.load(this.runs.map((r) => r.req), this.loadKey));
-        break;
       case 'curvature':
         void this.enqueue(() => this.curvature());
         break;
       case 'simulateDeviceLoss':
-        this.backend?.loseDevice();
+        this.gpu?.loseDevice();
         break;
       case 'exportPytorch':
         // Text generation only (no device work), so not on the GPU queue.
@@ -144,34 +208,131 @@ export class WorkerHost {
     return run;
   }
 
-  private error(e: unknown, runId: string | null, requestId: number | null): void {
-    this.env.post({ type: 'error', kind: errorCode(e), message: errorMessage(e), runId, field: e instanceof SpecError ? e.field : null, requestId });
+  private error(e: unknown, run: Run | null, requestId: number | null): void {
+    this.env.post({
+      type: 'error',
+      kind: errorCode(e),
+      message: errorMessage(e),
+      loadId: run ? run.loadId : requestId === null ? this.loadId : null,
+      runId: run ? run.req.id : null,
+      field: e instanceof SpecError ? e.field : null,
+      requestId,
+    });
+  }
+
+  /** The step the runs have reached together: the least of the runs still alive (failed runs do not hold it back). */
+  private progress(): number {
+    const live = this.runs.filter((r) => r.session && !r.error);
+    const pool = live.length ? live : this.runs;
+    return pool.length ? Math.min(...pool.map((r) => r.session?.step ?? 0)) : 0;
   }
 
   private status(status: RunStatus): void {
-    const step = this.runs.length ? Math.min(...this.runs.map((r) => r.session?.step ?? 0)) : 0;
-    this.env.post({ type: 'status', status, step, loadKey: this.loadKey });
+    this.env.post({ type: 'status', status, step: this.progress(), loadId: this.loadId });
   }
 
   private allDone(): boolean {
     return this.runs.every((r) => r.done);
   }
 
-  private async open(): Promise<void> {
+  private gpuState(): GpuState {
+    return { adapter: this.gpu?.adapter ?? null, software: this.gpu?.software ?? false, error: this.gpu ? null : this.gpuError };
+  }
+
+  /** Open the WebGPU engine once (its failure is remembered as the reason for the CPU). */
+  private async ensureGpu(): Promise<void> {
+    if (this.gpu || this.gpuTried) return;
+    this.gpuTried = true;
     try {
-      const { backend, reason } = await this.env.openBackend(this.forceCpu);
-      this.attach(backend);
-      this.env.post({ type: 'ready', backend: backend.kind, adapter: backend.adapter, reason });
+      this.attach(await this.env.openGpu());
     } catch (e) {
-      this.env.post({ type: 'noBackend', reason: errorMessage(e) });
+      this.gpuError = errorMessage(e);
     }
   }
 
-  private attach(backend: LabBackend): void {
-    this.backend = backend;
-    void backend.lost.then((reason) => {
-      if (this.backend === backend) void this.recover(reason);
+  private attach(gpu: LabBackend): void {
+    this.gpu = gpu;
+    this.gpuError = null;
+    void gpu.lost.then((reason) => {
+      if (this.gpu !== gpu) return;
+      if (this.backend === gpu) void this.recover(reason);
+      else {
+        // A device nobody runs on (e.g. only timed): forget it; it reopens when needed.
+        this.gpu = null;
+        this.gpuTried = false;
+      }
     });
+  }
+
+  private setDecision(decision: BackendDecision, first = false): void {
+    this.decision = decision;
+    this.backend = decision.kind === 'webgpu' ? this.gpu : this.cpu;
+    this.env.post(first ? { type: 'ready', decision } : { type: 'backend', decision });
+  }
+
+  private async open(): Promise<void> {
+    try {
+      this.cpu = this.env.openCpu();
+    } catch (e) {
+      this.env.post({ type: 'noBackend', reason: errorMessage(e) });
+      return;
+    }
+    if (this.mode !== 'cpu') await this.ensureGpu();
+    this.setDecision(initialDecision(this.mode, this.gpuState(), this.cpu.adapter).decision, true);
+  }
+
+  private async applyMode(): Promise<void> {
+    if (!this.cpu) return;
+    if (this.mode !== 'cpu') await this.ensureGpu();
+    this.setDecision(initialDecision(this.mode, this.gpuState(), this.cpu.adapter).decision);
+  }
+
+  /**
+   * Auto mode on a software adapter: time both engines on the heaviest run of this load (once
+   * per experiment size) and use the faster.
+   */
+  private async choose(runs: { spec: ResolvedSpec; options: LabSessionOptions }[], loadId: number): Promise<void> {
+    if (!this.cpu) return;
+    const { decision, timing } = initialDecision(this.mode, this.gpuState(), this.cpu.adapter);
+    if (!timing || !this.gpu || runs.length === 0) {
+      if (decision.kind !== this.decision?.kind || decision.reason !== this.decision?.reason) this.setDecision(decision);
+      return;
+    }
+    const key = costKey(runs);
+    const known = this.timed.get(key);
+    if (known) {
+      if (known !== this.decision) this.setDecision(known);
+      return;
+    }
+    this.env.post({ type: 'choosing', loadId });
+    const run = heaviest(runs);
+    const rates: { webgpu: number | null; cpu: number | null } = { webgpu: null, cpu: null };
+    let note: string | null = null;
+    try {
+      rates.cpu = (await measureRate(this.cpu, run.spec, run.options)).stepsPerSecond;
+    } catch (e) {
+      note = `the CPU engine cannot run it: ${errorMessage(e)}`;
+    }
+    const gpu = this.gpu;
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const limit = new Promise<null>((r) => (timer = setTimeout(() => r(null), WARMUP_LIMIT_MS + 2 * TIMING_BUDGET_MS)));
+      const measured = await Promise.race([measureRate(gpu, run.spec, run.options), limit]);
+      clearTimeout(timer);
+      if (measured) rates.webgpu = measured.stepsPerSecond;
+      else note = `WebGPU needed more than ${(WARMUP_LIMIT_MS / 1000).toFixed(0)} s to set it up`;
+    } catch (e) {
+      note = `WebGPU failed on it: ${errorMessage(e)}`;
+    }
+    // Neither could be timed (e.g. the run diverges at once): keep the default choice; the
+    // runs themselves will report what is wrong.
+    if (rates.cpu === null && rates.webgpu === null) {
+      this.setDecision(decision);
+      return;
+    }
+    const d = timedDecision(this.gpuState(), this.cpu.adapter, rates, note);
+    this.timed.set(key, d);
+    this.setDecision(d);
   }
 
   /** Validate a spec (resolving image data) into the engine's input. */
@@ -201,26 +362,32 @@ export class WorkerHost {
     this.runs = [];
   }
 
-  private async load(reqs: RunRequest[], key: string | null): Promise<void> {
-    const backend = this.backend;
+  private async load(reqs: RunRequest[], loadId: number): Promise<void> {
     // A newer load was requested meanwhile (a preset clicked twice, a quick edit): skip this one.
-    const stale = () => key !== this.loadKey;
+    const stale = () => loadId !== this.loadId;
     if (stale()) return;
-    if (!backend) throw new Error('no compute backend (WebGPU and the CPU fallback both failed to start)');
     this.disposeRuns();
+    if (!this.cpu) throw new Error('no compute backend (WebGPU and the CPU engine both failed to start)');
     this.status('loading');
     const runs: Run[] = [];
     for (const req of reqs) {
-      let spec: ResolvedSpec;
+      const run: Run = { req, spec: null as unknown as ResolvedSpec, loadId, session: null, done: false, error: null };
       try {
-        spec = await this.prepare(req.spec);
+        run.spec = await this.prepare(req.spec);
       } catch (e) {
-        this.error(e, req.id, null);
+        this.error(e, run, null);
         this.status('error');
         return;
       }
-      runs.push({ req, spec, session: null, done: false, error: null });
+      runs.push(run);
     }
+    if (stale()) return;
+    await this.choose(
+      runs.map((r) => ({ spec: r.spec, options: r.req.options })),
+      loadId,
+    );
+    const backend = this.backend;
+    if (stale() || !backend) return;
     for (const run of runs) {
       if (stale()) {
         for (const r of runs) r.session?.dispose();
@@ -228,15 +395,16 @@ export class WorkerHost {
       }
       try {
         run.session = await backend.createSession(run.spec, run.req.options);
-        this.env.post({ type: 'info', runId: run.req.id, info: run.session.info });
+        const facts: RunFacts = { theta0Norm: norm(run.spec.theta), samples: imageSamples(run.spec) };
+        this.env.post({ type: 'info', loadId, runId: run.req.id, info: run.session.info, facts });
         const first = await run.session.snapshot();
-        this.env.post({ type: 'metrics', runId: run.req.id, events: [first] });
+        this.env.post({ type: 'metrics', loadId, runId: run.req.id, events: [first] });
       } catch (e) {
         run.session?.dispose();
         run.session = null;
         run.done = true;
         run.error = errorMessage(e);
-        this.error(e, run.req.id, null);
+        this.error(e, run, null);
       }
     }
     if (stale()) {
@@ -271,7 +439,7 @@ export class WorkerHost {
           this.playing = false;
           break;
         }
-        await sleep(0);
+        await yieldNow();
       }
     } finally {
       this.looping = false;
@@ -279,14 +447,16 @@ export class WorkerHost {
   }
 
   /**
-   * Advance every unfinished run by k steps, in chunks of one metric interval taken in turn
-   * (round robin), posting each chunk's events at once so the plots move while a tick runs.
+   * Advance every unfinished run by k steps (while playing: at least k, to a metric step), in
+   * chunks of one metric interval taken in turn (round robin), posting each chunk's events at
+   * once so the plots move while a tick runs.
    */
   private async tick(k: number, playing: boolean): Promise<void> {
     if (!this.runs.length) return;
     const gen = this.generation;
     this.abort = new AbortController();
     const signal = this.abort.signal;
+    const share = YIELD_SHARE[this.backend?.kind ?? 'webgpu'];
     const left = new Map(this.runs.map((r) => [r, k]));
     let active = true;
     while (active) {
@@ -298,18 +468,23 @@ export class WorkerHost {
           active = false;
           break;
         }
-        const chunk = Math.min(rest, Math.max(1, run.req.options.metricsEvery ?? 10));
+        // Chunks end on metric steps (a session emits an event at the end of every advance, so
+        // a chunk ending elsewhere would cost an extra event); while playing, a tick may run past
+        // k to the next metric step. An explicit step is exact.
+        const every = Math.max(1, run.req.options.metricsEvery ?? 10);
+        const toEvent = every - (run.session.step % every);
+        const chunk = playing ? toEvent : Math.min(rest, toEvent);
         try {
           const before = run.session.step;
           const t0 = performance.now();
           const events = await run.session.advance(chunk, signal);
           if (gen !== this.generation) return;
           if (events.length) {
-            this.env.post({ type: 'metrics', runId: run.req.id, events });
-            // Duty cycle: leave the CPU to the main thread while it draws these events. On a
-            // software adapter (SwiftShader) the device competes with the page for the cores;
-            // on a real GPU a chunk takes milliseconds and so does this pause.
-            await sleep(Math.min(MAX_YIELD_MS, YIELD_SHARE * (performance.now() - t0)));
+            this.env.post({ type: 'metrics', loadId: run.loadId, runId: run.req.id, events });
+            // Duty cycle: leave the CPU to the main thread while it draws these events.
+            const pause = Math.min(MAX_YIELD_MS, share * (performance.now() - t0));
+            if (pause >= 1) await sleep(pause);
+            else await yieldNow();
           }
           const moved = run.session.step - before;
           left.set(run, moved > 0 ? rest - moved : 0);
@@ -320,7 +495,7 @@ export class WorkerHost {
           if (e instanceof Error && e.name === 'AbortError') break;
           run.done = true;
           run.error = errorMessage(e);
-          this.error(e, run.req.id, null);
+          this.error(e, run, null);
         }
       }
       if (active) this.status(playing && this.playing ? 'running' : 'paused');
@@ -356,14 +531,14 @@ export class WorkerHost {
       if (!run.session) continue;
       try {
         const report = await run.session.curvature();
-        this.env.post({ type: 'curvature', runId: run.req.id, report });
+        this.env.post({ type: 'curvature', loadId: run.loadId, runId: run.req.id, report });
       } catch (e) {
-        this.error(e, run.req.id, null);
+        this.error(e, run, null);
       }
     }
   }
 
-  /** Device lost: new backend, sessions recreated and replayed to their last step. */
+  /** Device lost: a new device (else the CPU), sessions recreated and replayed to their last step. */
   private async recover(reason: string): Promise<void> {
     if (this.recovering) return;
     this.recovering = true;
@@ -372,7 +547,7 @@ export class WorkerHost {
     const wasPlaying = this.playing;
     this.playing = false;
     this.env.post({ type: 'deviceLost', message: reason });
-    const targets = this.runs.map((r) => ({ req: r.req, spec: r.spec, step: r.session?.step ?? 0, done: r.done, error: r.error }));
+    const targets = this.runs.map((r) => ({ req: r.req, spec: r.spec, loadId: r.loadId, step: r.session?.step ?? 0, done: r.done, error: r.error }));
     for (const r of this.runs) {
       try {
         r.session?.dispose();
@@ -382,13 +557,17 @@ export class WorkerHost {
     }
     this.runs = [];
     try {
-      this.backend?.destroy();
+      this.gpu?.destroy();
     } catch {
       // already lost
     }
-    this.backend = null;
+    this.gpu = null;
+    this.gpuTried = false;
     try {
-      const { backend } = await this.env.openBackend(this.forceCpu);
+      await this.ensureGpu();
+      const backend = this.gpu ?? this.cpu!;
+      if (this.decision) this.setDecision({ ...this.decision, kind: backend.kind, adapter: backend.adapter });
+      this.backend = backend;
       const runs: Run[] = [];
       for (const t of targets) {
         const session = t.error ? null : await backend.createSession(t.spec, t.req.options);
@@ -401,18 +580,16 @@ export class WorkerHost {
             if (session.step === before) break;
           }
         }
-        runs.push({ req: t.req, spec: t.spec, session, done: t.done, error: t.error });
+        runs.push({ req: t.req, spec: t.spec, loadId: t.loadId, session, done: t.done, error: t.error });
       }
       this.runs = runs;
-      this.attach(backend);
       this.recovering = false;
-      const step = runs.length ? Math.min(...runs.map((r) => r.session?.step ?? 0)) : 0;
-      this.env.post({ type: 'recovered', backend: backend.kind, adapter: backend.adapter, step });
+      this.env.post({ type: 'recovered', backend: backend.kind, adapter: backend.adapter, step: this.progress() });
       if (runs.length) this.status(this.allDone() ? 'done' : 'paused');
       if (wasPlaying) this.play();
     } catch (e) {
       this.recovering = false;
-      this.env.post({ type: 'error', kind: 'runtime', message: `could not recover from the device loss: ${errorMessage(e)}; reload the page`, runId: null, field: null, requestId: null });
+      this.env.post({ type: 'error', kind: 'runtime', message: `could not recover from the device loss: ${errorMessage(e)}; reload the page`, loadId: null, runId: null, field: null, requestId: null });
       this.status('error');
     }
   }

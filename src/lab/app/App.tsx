@@ -1,9 +1,34 @@
-/** The lab's layout: header and messages, the control column, the plots. */
+/**
+ * The lab's layout: header and messages, the control column, the plots. On narrow screens
+ * (<= 480 px) the settings panels fold into one "Settings" line under the transport, so Play
+ * and the first plot share the first screen.
+ */
 import { Banners, Header } from './Header';
 import { Transport } from './Transport';
 import { DataPanel, ModelPanel, TrainPanel } from './Panels';
 import { ComparePanel, SharePanel } from './SidePanels';
 import { PlotGrid } from './PlotGrid';
+import { useNarrow } from './context';
+
+function Settings() {
+  const panels = (
+    <>
+      <DataPanel />
+      <ModelPanel />
+      <TrainPanel />
+      <ComparePanel />
+      <SharePanel />
+    </>
+  );
+  const narrow = useNarrow();
+  if (!narrow) return panels;
+  return (
+    <details className="settings-group" data-testid="settings-group">
+      <summary>Settings: data · model · training · compare · share</summary>
+      <div className="settings-panels">{panels}</div>
+    </details>
+  );
+}
 
 export function App() {
   return (
@@ -16,11 +41,7 @@ export function App() {
       <main className="layout">
         <aside className="controls" aria-label="Experiment settings">
           <Transport />
-          <DataPanel />
-          <ModelPanel />
-          <TrainPanel />
-          <ComparePanel />
-          <SharePanel />
+          <Settings />
         </aside>
         <div id="plots" className="plots-col">
           <PlotGrid />

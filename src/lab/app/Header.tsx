@@ -1,33 +1,43 @@
-/** Title bar: presets (one click each), the backend / adapter, the theme switch; and the banners. */
+/**
+ * Title bar: presets (one click each), the backend the runs use and why (with a control to
+ * override the lab's choice), the theme switch; and the banners.
+ */
 import { PRESETS } from '../presets';
+import { BACKEND_MODES, type BackendMode } from '../protocol';
+import type { BackendState } from '../store';
 import { useLab } from './context';
+
+const MODE_LABEL: Record<BackendMode, string> = { auto: 'Auto (fastest)', webgpu: 'WebGPU', cpu: 'CPU (float64)' };
+
+/** The badge's short text: which backend. */
+export function backendBadge(b: BackendState): string {
+  if (b.status === 'pending') return 'Starting the engine…';
+  if (b.status === 'none' || !b.decision) return 'No compute backend';
+  if (b.choosing) return 'Timing WebGPU and CPU…';
+  return b.decision.kind === 'webgpu' ? `WebGPU · ${b.decision.adapter}` : 'CPU · float64';
+}
+
+/** The line under the badge: why this backend. */
+export function backendWhy(b: BackendState): string {
+  if (b.status === 'none') return b.error ?? '';
+  if (!b.decision) return '';
+  if (b.choosing) return `${b.decision.gpuAdapter ?? 'the adapter'} is a software adapter: timing both engines on this experiment (about a second)…`;
+  return b.decision.reason.charAt(0).toUpperCase() + b.decision.reason.slice(1);
+}
 
 export function Header() {
   const backend = useLab((s) => s.backend);
+  const mode = useLab((s) => s.backendMode);
+  const setMode = useLab((s) => s.setBackendMode);
   const theme = useLab((s) => s.theme);
   const setTheme = useLab((s) => s.setTheme);
-  const edit = useLab((s) => s.edit);
-  const play = useLab((s) => s.play);
+  const loadPreset = useLab((s) => s.loadPreset);
   const notify = useLab((s) => s.notify);
 
-  const loadPreset = (id: string) => {
-    const p = PRESETS.find((x) => x.id === id)!;
-    const err = edit(p.doc);
-    if (err) notify('error', `Preset “${p.title}” is invalid: ${err}`);
-    else {
-      notify('info', `${p.title}: ${p.blurb}`, 'preset');
-      play();
-    }
+  const onPreset = (id: string) => {
+    const err = loadPreset(id);
+    if (err) notify('error', `Preset “${PRESETS.find((p) => p.id === id)?.title ?? id}” could not be loaded: ${err}`);
   };
-
-  const badge =
-    backend.status === 'pending'
-      ? 'Starting the engine…'
-      : backend.status === 'none'
-        ? 'No compute backend'
-        : backend.kind === 'webgpu'
-          ? `WebGPU · ${backend.adapter}`
-          : `CPU fallback (float64) · no WebGPU`;
 
   return (
     <header className="app-header">
@@ -38,15 +48,32 @@ export function Header() {
       <nav className="presets" aria-label="Presets">
         <span className="muted">Presets:</span>
         {PRESETS.map((p) => (
-          <button key={p.id} type="button" data-testid={`preset-${p.id}`} title={p.blurb} onClick={() => loadPreset(p.id)}>
+          <button key={p.id} type="button" data-testid={`preset-${p.id}`} title={p.blurb} onClick={() => onPreset(p.id)}>
             {p.title}
           </button>
         ))}
       </nav>
       <div className="header-right">
-        <span className={`badge ${backend.kind ?? backend.status}`} data-testid="adapter" title={backend.reason ?? undefined}>
-          {badge}
-        </span>
+        <div className="backend" data-testid="backend">
+          <div className="backend-row">
+            <span className={`badge ${backend.decision?.kind ?? backend.status}${backend.choosing ? ' choosing' : ''}`} data-testid="adapter" data-kind={backend.decision?.kind ?? ''}>
+              {backendBadge(backend)}
+            </span>
+            <label className="visually-hidden" htmlFor="backend-mode">
+              Backend
+            </label>
+            <select id="backend-mode" data-testid="backend-mode" value={mode} disabled={backend.status !== 'ready'} onChange={(e) => setMode(e.target.value as BackendMode)} title="Which engine trains the runs (Auto: the faster one on this experiment)">
+              {BACKEND_MODES.map((m) => (
+                <option key={m} value={m}>
+                  {MODE_LABEL[m]}
+                </option>
+              ))}
+            </select>
+          </div>
+          <p className="backend-why small-text muted" data-testid="backend-why">
+            {backendWhy(backend)}
+          </p>
+        </div>
         <button
           type="button"
           aria-pressed={theme === 'dark'}
@@ -54,7 +81,7 @@ export function Header() {
           title="Switch between the light and the dark theme"
           onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}
         >
-          {theme === 'dark' ? '☀ Light' : '☾ Dark'}
+          {theme === 'dark' ? '☀' : '☾'}
         </button>
       </div>
     </header>
@@ -68,7 +95,7 @@ export function Banners() {
   return (
     <div className="banners">
       {banners.map((b) => (
-        <div key={b.id} className={`banner ${b.level}`} role={b.level === 'error' ? 'alert' : 'status'} data-testid={`banner-${b.level}`}>
+        <div key={b.id} className={`banner ${b.level}`} role={b.level === 'error' ? 'alert' : 'status'} data-testid={`banner-${b.level}`} data-banner={b.id}>
           <span>{b.text}</span>
           <button type="button" className="small" aria-label="Dismiss message" onClick={() => dismiss(b.id)}>
             ×

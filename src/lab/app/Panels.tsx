@@ -8,12 +8,18 @@ import { csvSpec } from '../csv-spec';
 import { ParamControl } from './ParamControl';
 import { useLab } from './context';
 
+/**
+ * A settings panel, open; a click on its title folds it. (On narrow screens all panels sit in
+ * one folded "Settings" group, App.tsx.)
+ */
 export function Panel({ title, children, id }: { title: string; children: ReactNode; id: string }) {
   return (
-    <section className="panel" aria-labelledby={`${id}-title`} data-testid={`panel-${id}`}>
-      <h2 id={`${id}-title`}>{title}</h2>
+    <details className="panel" open aria-labelledby={`${id}-title`} data-testid={`panel-${id}`}>
+      <summary>
+        <h2 id={`${id}-title`}>{title}</h2>
+      </summary>
       {children}
-    </section>
+    </details>
   );
 }
 
@@ -87,7 +93,7 @@ function CsvUpload() {
 }
 
 export function ModelPanel() {
-  const P = useLab((s) => (s.analysis?.key === s.docKey ? s.analysis.result.P : null));
+  const P = useLab((s) => (s.analysis?.key === s.runKey ? s.analysis.result.P : s.loadedKey === s.runKey ? (s.runs[0]?.info?.P ?? null) : null));
   return (
     <Panel title="Model" id="model">
       {PARAMS.filter((p) => p.panel === 'model').map((p) => (
@@ -115,13 +121,13 @@ function ModelSummary({ P }: { P: number | null }) {
 /** The GD stability bound 2n/λmax next to the learning rate (from the session, else the analysis at θ₀). */
 function LrBound() {
   const lr = useLab((s) => s.doc.spec.train?.lr ?? 0);
-  const fromRun = useLab((s) => (s.loadedKey === s.docKey ? (s.runs[0]?.info?.stableLr ?? null) : null));
-  const fromAnalysis = useLab((s) => (s.analysis?.key === s.docKey ? s.analysis.result.stableLr : null));
+  const fromRun = useLab((s) => (s.loadedKey === s.runKey ? (s.runs[0]?.info?.stableLr ?? null) : null));
+  const fromAnalysis = useLab((s) => (s.analysis?.key === s.runKey ? s.analysis.result.stableLr : null));
   const optimizer = useLab((s) => s.doc.spec.train?.optimizer ?? 'gd');
-  const analysed = useLab((s) => s.analysis?.key === s.docKey);
+  const analysed = useLab((s) => s.analysis?.key === s.runKey || s.analysisError !== null);
   const bound = fromRun !== null && Number.isFinite(fromRun) ? fromRun : fromAnalysis;
   if (bound === null || !Number.isFinite(bound)) {
-    return <p className="muted small-text">Stability bound 2n/λ_max: {analysed ? 'shown once the run starts (the kernel is too large to decompose here)' : 'computing…'}</p>;
+    return <p className="muted small-text">Stability bound 2n/λₘₐₓ: {analysed ? 'shown once the runs are set up (the kernel is too large to decompose here)' : 'computing…'}</p>;
   }
   const min = 1e-4;
   const max = 100;
@@ -133,7 +139,7 @@ function LrBound() {
         <span className="lr-mark" style={{ left: `${pct}%` }} />
       </div>
       <p className={over ? 'warn small-text' : 'muted small-text'}>
-        Stable below 2n/λ_max ≈ <strong>{bound.toPrecision(3)}</strong>
+        Stable below 2n/λₘₐₓ ≈ <strong>{bound.toPrecision(3)}</strong>
         {over ? ' — η is above it: the linearized model diverges under GD.' : ''}
       </p>
     </div>

@@ -3,7 +3,8 @@ import { useEffect, useState } from 'react';
 import { COMPARE_PARAMS, UI_OPTIMIZERS, type CompareParam } from '../doc/document';
 import { errorMessage } from '../doc/check';
 import { encodeDoc } from '../url';
-import { downloadText, parseImport, runCsv, runExport } from '../export';
+import { parseCompareValues } from '../doc/compare';
+import { downloadText, importedRuns, parseImport, runCsv, runExport } from '../export';
 import { Panel } from './Panels';
 import { Tip } from './Tip';
 import { useLab, useLabStore } from './context';
@@ -15,14 +16,6 @@ const COMPARE_HELP: Record<CompareParam, string> = {
   label_noise: 'fractions of random labels, e.g. 0, 0.5',
   lr: 'learning rates, e.g. 0.01, 0.1',
 };
-
-export function parseCompareValues(param: CompareParam, text: string): (number | string)[] {
-  const parts = text
-    .split(/[,\s]+/)
-    .map((t) => t.trim())
-    .filter(Boolean);
-  return parts.map((p) => (param === 'optimizer' ? p.toLowerCase() : Number(p)));
-}
 
 export function ComparePanel() {
   const doc = useLab((s) => s.doc);
@@ -39,8 +32,12 @@ export function ComparePanel() {
       setErr(edit({ ...doc, compare: null }));
       return;
     }
-    const values = parseCompareValues(param, text);
-    setErr(edit({ ...doc, compare: { param, values } }));
+    try {
+      const values = parseCompareValues(param, text);
+      setErr(edit({ ...doc, compare: { param, values } }));
+    } catch (e) {
+      setErr(errorMessage(e));
+    }
   };
   return (
     <Panel title="Compare runs" id="compare">
@@ -69,7 +66,7 @@ export function ComparePanel() {
         Apply
       </button>
       {err ? (
-        <p className="edit-error" role="alert">
+        <p className="edit-error" role="alert" data-testid="compare-error">
           Not applied: {err}
         </p>
       ) : null}
@@ -85,6 +82,7 @@ export function SharePanel() {
   const doc = useLab((s) => s.doc);
   const notify = useLab((s) => s.notify);
   const edit = useLab((s) => s.edit);
+  const importRuns = useLab((s) => s.importRuns);
   const link = `${location.origin}${location.pathname}${location.search}#${encodeDoc(doc)}`;
   const [copied, setCopied] = useState(false);
   const copy = async () => {
@@ -98,7 +96,7 @@ export function SharePanel() {
   };
   const exportJson = () => {
     const s = store.getState();
-    downloadText(JSON.stringify(runExport(s.doc, s.runs, s.backend.adapter), null, 1), 'tangent-lab-run.json', 'application/json');
+    downloadText(JSON.stringify(runExport(s.doc, s.runs, s.backend.decision?.adapter ?? ""), null, 1), 'tangent-lab-run.json', 'application/json');
   };
   const exportCsv = () => downloadText(runCsv(store.getState().runs), 'tangent-lab-run.csv', 'text/csv');
   const exportSpec = () => downloadText(JSON.stringify(doc, null, 2), 'tangent-lab-spec.json', 'application/json');
@@ -114,7 +112,15 @@ export function SharePanel() {
     if (!file) return;
     try {
       if (file.size > 16 << 20) throw new Error(`the file is too large (${(file.size / 1048576).toFixed(1)} MiB; at most 16 MiB)`);
-      const imported = parseImport(await file.text());
+      const text = await file.text();
+      const imported = parseImport(text);
+      const runs = importedRuns(text);
+      if (runs && runs.length) {
+        // A run file: its curves as they were exported (Play retrains from its spec).
+        importRuns(imported, runs);
+        notify('info', `Imported ${file.name}: ${runs.length} run${runs.length > 1 ? 's' : ''} with their curves (Play retrains them).`, 'import');
+        return;
+      }
       const err = edit(imported);
       if (err) throw new Error(err);
       notify('info', `Imported ${file.name}.`, 'import');

@@ -3,19 +3,30 @@ import { useLab } from './context';
 
 const SPEEDS = [1, 2, 5, 10, 20, 50, 100];
 
+const STATUS_TEXT: Record<string, string> = {
+  idle: 'ready',
+  loading: 'setting up…',
+  running: 'running',
+  paused: 'paused',
+  done: 'done',
+  error: 'stopped by an error',
+};
+
 export function Transport() {
   const status = useLab((s) => s.status);
   const step = useLab((s) => s.step);
   const total = useLab((s) => s.doc.spec.train?.steps ?? 0);
   const ready = useLab((s) => s.backend.status === 'ready');
-  const stale = useLab((s) => s.loadedKey !== null && s.loadedKey !== s.docKey);
+  const imported = useLab((s) => s.imported);
+  const choosing = useLab((s) => s.backend.choosing);
   const speed = useLab((s) => s.speed);
   const play = useLab((s) => s.play);
   const pause = useLab((s) => s.pause);
   const stepBy = useLab((s) => s.stepBy);
   const reset = useLab((s) => s.reset);
   const setSpeed = useLab((s) => s.setSpeed);
-  const running = status === 'running' || status === 'loading';
+  const playIntent = useLab((s) => s.playIntent);
+  const running = status === 'running' || (status === 'loading' && playIntent);
 
   return (
     <div className="transport" role="group" aria-label="Training controls">
@@ -46,7 +57,7 @@ export function Transport() {
           ))}
         </select>
         <span className="status" data-testid="status" data-status={status} aria-live="polite">
-          step <strong data-testid="step-count">{step}</strong> / {total} · {stale ? 'settings changed (press Play)' : status}
+          step <strong data-testid="step-count">{step}</strong> / {total} · {imported ? 'imported (Play retrains)' : choosing ? 'choosing the backend…' : STATUS_TEXT[status]}
         </span>
       </div>
     </div>

@@ -18,7 +18,9 @@ import {
   type Compare,
   type CompareParam,
   type LabDoc,
+  type LabMetrics,
   type LabView,
+  METRIC_KEYS,
   type UiOptimizer,
 } from './document';
 import { applyCompare } from './compare';
@@ -55,6 +57,19 @@ function checkView(v: unknown): LabView {
   return { alignment: a as AlignmentDef };
 }
 
+function checkMetrics(m: unknown): LabMetrics | undefined {
+  if (m === undefined) return undefined;
+  if (!isObject(m)) throw new SpecError('metrics', 'an object {events, kernelEvery, gridEvery, probeExamples}', typeof m);
+  const out: LabMetrics = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (!(METRIC_KEYS as readonly string[]).includes(k)) throw new SpecError(`metrics.${k}`, `only the keys ${METRIC_KEYS.join(', ')}`, `an unknown key "${k}"`);
+    const min = k === 'events' || k === 'probeExamples' ? 1 : 0;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 100_000) throw new SpecError(`metrics.${k}`, `an integer from ${min} to 100000`, JSON.stringify(v) ?? String(v));
+    out[k as keyof LabMetrics] = v;
+  }
+  return out;
+}
+
 function checkCompare(c: unknown, spec: ExperimentSpec): Compare | null {
   if (c === undefined || c === null) return null;
   if (!isObject(c)) throw new SpecError('compare', 'an object {param, values} or null', typeof c);
@@ -66,7 +81,7 @@ function checkCompare(c: unknown, spec: ExperimentSpec): Compare | null {
   }
   const values = c.values.map((v, i) => {
     const ok = param === 'optimizer' ? UI_OPTIMIZERS.includes(v as UiOptimizer) : typeof v === 'number' && Number.isFinite(v);
-    if (!ok) throw new SpecError(`compare.values[${i}]`, param === 'optimizer' ? `one of ${UI_OPTIMIZERS.join(', ')}` : 'a finite number', JSON.stringify(v) ?? String(v));
+    if (!ok) throw new SpecError(`compare.values[${i}]`, param === 'optimizer' ? `one of ${UI_OPTIMIZERS.join(', ')}` : 'a finite number', typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? String(v)));
     return v as number | string;
   });
   values.forEach((v, i) => {
@@ -91,7 +106,7 @@ export function checkDoc(raw: unknown): LabDoc {
     return checkDoc({ v: 1, spec: raw });
   }
   for (const k of Object.keys(raw)) {
-    if (!['v', 'spec', 'compare', 'view'].includes(k)) throw new SpecError(`document.${k}`, 'one of the keys v, spec, compare, view', `an unknown key "${k}"`);
+    if (!['v', 'spec', 'compare', 'view', 'metrics'].includes(k)) throw new SpecError(`document.${k}`, 'one of the keys v, spec, compare, view, metrics', `an unknown key "${k}"`);
   }
   if (raw.v !== 1) throw new SpecError('document.v', 'version 1', JSON.stringify(raw.v) ?? 'nothing');
   if (!isObject(raw.spec)) throw new SpecError('spec', 'an experiment spec object', typeof raw.spec);
@@ -99,7 +114,9 @@ export function checkDoc(raw: unknown): LabDoc {
   const spec: ExperimentSpec = spec0.train === undefined ? { ...spec0, train: DEFAULT_SPEC.train } : spec0;
   if (isImageData(spec.data)) checkImageData(spec.data as Record<string, unknown>);
   validateLabSpec(spec);
-  return { v: 1, spec, compare: checkCompare(raw.compare, spec), view: checkView(raw.view) };
+  const metrics = checkMetrics(raw.metrics);
+  const doc: LabDoc = { v: 1, spec, compare: checkCompare(raw.compare, spec), view: checkView(raw.view) };
+  return metrics ? { ...doc, metrics } : doc;
 }
 
 /** Human-readable message of anything thrown (engine errors say what was wrong and what to do). */

@@ -57,3 +57,21 @@ export function expandRuns(doc: LabDoc): RunPlan[] {
   const { param, values } = doc.compare;
   return values.map((v, i) => ({ id: `run${i}`, label: COMPARE_LABEL[param](v), spec: applyCompare(doc.spec, param, v) }));
 }
+
+/**
+ * The values typed for a comparison: numbers (or optimizer names). Throws a message naming the
+ * first value that is not one (e.g. `"abc" is not a number`), never passes NaN on.
+ */
+export function parseCompareValues(param: CompareParam, text: string): (number | string)[] {
+  const parts = text
+    .split(/[,\s]+/)
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (!parts.length) throw new Error('compare.values: type at least one value, separated by commas');
+  return parts.map((p) => {
+    if (param === 'optimizer') return p.toLowerCase();
+    const v = Number(p);
+    if (!Number.isFinite(v)) throw new Error(`compare.values: "${p}" is not a number`);
+    return v;
+  });
+}

@@ -24,11 +24,26 @@ export interface LabView {
   alignment: AlignmentDef;
 }
 
+/**
+ * How often the runs are measured, when a document (a preset) sets it: `events` metric events per
+ * run (default 150), kernel probes every `kernelEvery` events, decision maps every `gridEvery`
+ * events, probes on `probeExamples` training examples. Absent: derived from the experiment's size
+ * (session-options.ts).
+ */
+export interface LabMetrics {
+  events?: number;
+  kernelEvery?: number;
+  gridEvery?: number;
+  probeExamples?: number;
+}
+export const METRIC_KEYS = ['events', 'kernelEvery', 'gridEvery', 'probeExamples'] as const;
+
 export interface LabDoc {
   v: 1;
   spec: ExperimentSpec;
   compare: Compare | null;
   view: LabView;
+  metrics?: LabMetrics;
 }
 
 /** What the lab accepts interactively (the headless runner has no such limits). */

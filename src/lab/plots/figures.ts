@@ -1,11 +1,18 @@
 /**
  * Every plot of the lab as a pure function of the store's state: plotly `data` + `layout`
- * (plain objects), a one-sentence tooltip with the formula, and a `deps` key that changes when
- * the figure must be redrawn. No plotly import here (the tests build figures in Node).
+ * (plain objects), a one-sentence tooltip with the formula, the message shown while there is
+ * nothing to draw, and a `deps` key that changes when the figure must be redrawn. No plotly
+ * import here (the tests build figures in Node).
+ *
+ * Conventions every figure follows: colour = run (or layer / group), line style = quantity, and
+ * every line style used has its own legend entry (a grey sample line) when colours already name
+ * the runs; values handed to plotly are finite and of sane magnitude (no axis can print NaN or
+ * Infinity); log axes label decades only once the data spans one; multi-panel figures stack
+ * vertically on narrow screens. The models a figure draws come from series.ts's MODELS table.
  */
 import type { LabState, RunState } from '../store';
 import type { Column, Series } from '../series';
-import { lastValue } from '../series';
+import { lastValue, lastStep, MODELS } from '../series';
 import { dataFacts } from '../doc/data-facts';
 import { type AlignmentDef } from '../doc/document';
 
@@ -14,26 +21,40 @@ export type Trace = Record<string, unknown>;
 export interface Fig {
   data: Trace[];
   layout: Record<string, unknown>;
+  /** Height of the plot in px when it differs from the card's default (stacked panels). */
+  height?: number;
+}
+
+/** How the figure is shown: narrow screens (<= 480 px) stack multi-panel figures. */
+export interface FigureView {
+  narrow: boolean;
 }
 
 export interface FigureDef {
   id: string;
   title: string;
   tip: string;
-  /** Message shown while the figure has nothing to draw. */
-  empty: string;
+  /** Message shown while the figure has nothing to draw (depends on what the lab is doing). */
+  empty(s: LabState): string;
   wide?: boolean;
   /** False when the figure cannot apply to the current experiment (the card then shrinks). */
   applies?(s: LabState): boolean;
   deps(s: LabState): string;
-  build(s: LabState, theme: Theme): Fig | null;
+  build(s: LabState, theme: Theme, view?: FigureView): Fig | null;
 }
 
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9'];
 const colors = {
-  light: { fg: '#1f2328', grid: '#e3e6ea', bg: '#ffffff' },
-  dark: { fg: '#e6edf3', grid: '#30363d', bg: '#0f141a' },
+  light: { fg: '#1f2328', grid: '#e3e6ea', bg: '#ffffff', key: '#57606a' },
+  dark: { fg: '#e6edf3', grid: '#30363d', bg: '#0f141a', key: '#9aa6b2' },
 };
+const WIDE: FigureView = { narrow: false };
+
+/** Largest magnitude handed to plotly: beyond it a value is a blow-up, not data to draw (no axis of 1e300). */
+export const PLOT_MAX = 1e30;
+
+/** A value plotly may draw: finite and of sane magnitude, else null (a gap). */
+export const plotValue = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= PLOT_MAX ? v : null);
 
 export function baseLayout(theme: Theme, o: { x?: string; y?: string; ylog?: boolean; xreversed?: boolean; xlog?: boolean; legend?: boolean } = {}): Record<string, unknown> {
   const c = colors[theme];
@@ -68,28 +89,96 @@ function categoryX(layout: Record<string, unknown>): Record<string, unknown> {
 /** Eigenvalues above round-off (>= 1e-12 of the largest), for log-scale spectra. */
 export function aboveRoundoff(ev: number[]): (number | null)[] {
   const top = Math.max(0, ...ev.filter((v) => Number.isFinite(v)));
-  return ev.map((v) => (Number.isFinite(v) && v > 1e-12 * top && v > 0 ? v : null));
+  return ev.map((v) => (Number.isFinite(v) && v > 1e-12 * top && v > 0 && v <= PLOT_MAX ? v : null));
 }
 
-const runKey = (s: LabState) => s.runs.map((r) => `${r.id}:${r.series.version}:${r.info ? 1 : 0}:${r.curvature?.step ?? '-'}`).join('|');
+const runKey = (s: LabState) => `${s.loadId}:${s.status}:` + s.runs.map((r) => `${r.id}:${r.series.version}:${r.info ? 1 : 0}:${r.facts ? 1 : 0}:${r.curvature?.step ?? '-'}`).join('|');
 
-/** Positive finite values only (log axes), else null. */
-const pos = (a: (number | null)[]) => a.map((v) => (v !== null && v > 0 && Number.isFinite(v) ? v : null));
+/** Positive plottable values only (log axes), else null. */
+const pos = (a: (number | null)[]) => a.map((v) => (v !== null && v > 0 ? plotValue(v) : null));
+const sane = (a: (number | null)[]) => a.map(plotValue);
+
+/** Every number of some trace arrays. */
+function numbers(traces: Trace[], key: 'x' | 'y'): number[] {
+  const out: number[] = [];
+  for (const t of traces) for (const v of (t[key] as unknown[]) ?? []) if (typeof v === 'number' && Number.isFinite(v) && v > 0) out.push(v);
+  return out;
+}
+
+/**
+ * A log axis labelled at decades only once its data spans one (plotly otherwise prints the 2s
+ * and 5s between decades as small numbers); within a decade plotly's own labels are kept.
+ * `reversed` gives an explicit reversed range (autorange 'reversed' is not kept by every
+ * redraw of a log axis).
+ */
+export function tidyLog(axis: Record<string, unknown>, values: number[], reversed = false): Record<string, unknown> {
+  if (!values.length) return axis;
+  const lo = Math.log10(Math.min(...values));
+  const hi = Math.log10(Math.max(...values));
+  const out = { ...axis };
+  // A label every decade, or every few decades when many (at most ~6 labels on a small plot).
+  if (hi - lo >= 1) out.dtick = Math.max(1, Math.ceil((hi - lo) / 6));
+  if (reversed) {
+    const pad = Math.max(0.02, 0.04 * (hi - lo));
+    out.range = [hi + pad, lo - pad];
+    out.autorange = false;
+  }
+  return out;
+}
+
+/** Apply tidyLog to the log axes of a figure (x and y of the main subplot). */
+function tidy(fig: Fig, o: { xreversed?: boolean } = {}): Fig {
+  const l = fig.layout;
+  const layout = { ...l };
+  const lines = fig.data.filter((t) => t.type === 'scatter');
+  if ((l.yaxis as Record<string, unknown>)?.type === 'log') layout.yaxis = tidyLog(l.yaxis as Record<string, unknown>, numbers(lines, 'y'));
+  if ((l.xaxis as Record<string, unknown>)?.type === 'log') layout.xaxis = tidyLog(l.xaxis as Record<string, unknown>, numbers(lines, 'x'), o.xreversed);
+  return { ...fig, layout };
+}
+
+export interface LineStyle {
+  name: string;
+  dash: string;
+  width?: number;
+  symbol?: string;
+}
+
+/** Legend entries explaining line styles: grey sample lines without data. */
+function styleKey(theme: Theme, styles: LineStyle[]): Trace[] {
+  return styles.map((st) => ({
+    type: 'scatter',
+    mode: st.symbol ? 'lines+markers' : 'lines',
+    x: [null],
+    y: [null],
+    name: st.name,
+    legendgroup: `style:${st.name}`,
+    line: { color: colors[theme].key, dash: st.dash, width: st.width ?? 2 },
+    // (no `marker: undefined`: plotly reads the key's presence)
+    ...(st.symbol ? { marker: { symbol: st.symbol, size: 7, color: colors[theme].key } } : {}),
+    showlegend: true,
+    hoverinfo: 'skip',
+  }));
+}
 
 function line(
   run: RunState,
   i: number,
   col: Column,
   name: string,
-  o: { dash?: string; width?: number; opacity?: number; x?: Column; positive?: boolean; group?: string; showlegend?: boolean } = {},
+  o: { dash?: string; width?: number; opacity?: number; x?: Column; positive?: boolean; group?: string; showlegend?: boolean; complement?: boolean } = {},
 ): Trace | null {
   const ys = run.series.cols[col];
   if (!ys.some((v) => v !== null)) return null;
+  // 1 − v: a similarity drawn as a distance from θ₀ (log axes then separate 0.99 from 0.9999);
+  // below 1e-10 it is round-off of the float64 similarity, not movement.
+  const scaled = o.complement ? ys.map((v) => (v === null || 1 - v < 1e-10 ? null : 1 - v)) : ys;
+  const y = o.positive ? pos(scaled) : sane(scaled);
   return {
     type: 'scatter',
-    mode: 'lines',
+    // A single point (step 0, before Play) is a dot: a line through one point is invisible.
+    mode: y.filter((v) => v !== null).length === 1 ? 'lines+markers' : 'lines',
     x: run.series.cols[o.x ?? 'step'].slice(),
-    y: o.positive ? pos(ys) : ys.slice(),
+    y,
     name,
     legendgroup: o.group ?? run.id,
     line: { color: PALETTE[i % PALETTE.length], dash: o.dash ?? 'solid', width: o.width ?? 2 },
@@ -100,22 +189,69 @@ function line(
   };
 }
 
-/**
- * Traces of several quantities (line styles) for every run (colours). One run: a legend entry
- * per quantity. Several runs: a legend entry per run, the styles named in `styleNote`.
- */
-function perRun(s: LabState, specs: { col: Column; name: string; dash?: string; width?: number; opacity?: number }[], o: { positive?: boolean; x?: Column } = {}): Trace[] {
-  const many = s.runs.length > 1;
-  return s.runs.flatMap((r, i) =>
-    compact(
-      specs.map((q, k) =>
-        line(r, i, q.col, many ? (k === 0 ? r.label : `${r.label}: ${q.name}`) : q.name, { dash: q.dash, width: q.width, opacity: q.opacity, positive: o.positive, x: o.x, showlegend: !many || k === 0 }),
-      ),
-    ),
-  );
+interface Quantity {
+  col: Column;
+  name: string;
+  dash?: string;
+  width?: number;
+  opacity?: number;
 }
 
-const styleNote = (s: LabState, note: string) => (s.runs.length > 1 ? ` · ${note}` : '');
+/**
+ * Traces of several quantities (line styles) for every run (colours). One run: a legend entry
+ * per quantity, in the run's colour. Several runs: a legend entry per run plus a grey entry per
+ * line style. Lines after the first quantity are drawn wider for earlier runs, so a quantity that
+ * coincides across runs (e.g. the linearized model, identical for every α) shows every run's
+ * colour as nested stripes instead of one line hiding the other.
+ */
+function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: boolean; x?: Column; complement?: boolean } = {}): Trace[] {
+  const many = s.runs.length > 1;
+  const used = new Set<number>();
+  const traces = s.runs.flatMap((r, i) =>
+    compact(
+      specs.map((q, k) => {
+        const stagger = many && k > 0 ? 1.2 * (s.runs.length - 1 - i) : 0;
+        const t = line(r, i, q.col, many ? r.label : q.name, {
+          dash: q.dash,
+          width: (many && k > 0 ? Math.min(q.width ?? 2, 1.5) : (q.width ?? 2)) + stagger,
+          opacity: many && k > 0 ? Math.min(q.opacity ?? 1, 0.75) : q.opacity,
+          positive: o.positive || o.complement,
+          complement: o.complement,
+          x: o.x,
+          showlegend: true,
+        });
+        if (t) {
+          used.add(k);
+          t.quantity = q.col;
+          t.hovertemplate = `${many ? `${r.label}, ` : ''}${q.name}: %{y:.4g} at %{x}<extra></extra>`;
+        }
+        return t;
+      }),
+    ),
+  );
+  if (!many) {
+    for (const t of traces) delete t.quantity;
+    return traces;
+  }
+  // One legend entry per run (its first quantity), then the line styles in use.
+  for (const t of traces) t.showlegend = false;
+  const seen = new Set<string>();
+  for (const t of traces) {
+    if (!seen.has(t.legendgroup as string)) {
+      seen.add(t.legendgroup as string);
+      t.showlegend = true;
+    }
+  }
+  const styles = specs.filter((_, k) => used.has(k)).map((q) => ({ name: q.name, dash: q.dash ?? 'solid', width: q.width }));
+  // Draw the first quantity (the actual model) last, on top of the others; the legend keeps
+  // the runs' order.
+  traces.forEach((t, j) => (t.legendrank = 1000 + j));
+  const first = new Set(s.runs.map((r) => `${r.id}:${specs[0].col}`));
+  const isFirst = (t: Trace) => first.has(`${t.legendgroup}:${t.quantity}`);
+  const ordered = [...traces.filter((t) => !isFirst(t)), ...traces.filter(isFirst)];
+  for (const t of ordered) delete t.quantity;
+  return [...ordered, ...(styles.length > 1 ? styleKey(theme, styles) : []).map((t, j) => ({ ...t, legendrank: 2000 + j }))];
+}
 
 const compact = (ts: (Trace | null)[]): Trace[] => ts.filter((t): t is Trace => t !== null);
 const selectedRun = (s: LabState): RunState | null => s.runs[s.selected] ?? s.runs[0] ?? null;
@@ -128,71 +264,119 @@ const ALIGN_LABEL: Record<AlignmentDef, string> = {
   uncentered: 'kernel-target alignment (uncentered, traced)',
 };
 
+/** What the lab is doing, for the empty-plot messages. */
+export function activity(s: LabState): 'no-engine' | 'starting' | 'loading' | 'ready' | 'running' | 'done' | 'error' {
+  if (s.backend.status === 'none') return 'no-engine';
+  if (s.backend.status === 'pending') return 'starting';
+  if (s.status === 'loading' || s.status === 'idle') return 'loading';
+  if (s.status === 'running') return 'running';
+  if (s.status === 'done') return 'done';
+  if (s.status === 'error') return 'error';
+  return 'ready';
+}
+
+/** The generic message of a training curve with nothing to draw yet. */
+function trainingEmpty(s: LabState): string {
+  switch (activity(s)) {
+    case 'no-engine':
+      return 'No compute backend: see the message above.';
+    case 'starting':
+      return 'Starting the engine…';
+    case 'loading':
+      return 'Setting up the runs…';
+    case 'running':
+      return 'Training: the first points are on their way…';
+    case 'error':
+      return 'The runs stopped with an error (see the message above).';
+    default:
+      return 'Press Play to train.';
+  }
+}
+
 // -----------------------------------------------------------------------------------------------
+
+const lossStyles = (s: LabState): Quantity[] => [
+  ...MODELS.map((m) => ({ col: m.loss, name: m.label, dash: m.dash, width: m.id === 'closedForm' ? 1.5 : 2 })),
+  ...MODELS.filter((m) => m.id !== 'closedForm').map((m) => ({ col: m.lossTest, name: `${m.label} (test)`, dash: m.id === 'actual' ? 'dot' : 'longdashdot', width: 1.5, opacity: 0.75 })),
+].filter((q) => s.runs.some((r) => r.series.cols[q.col].some((v) => v !== null)));
 
 const loss: FigureDef = {
   id: 'loss',
   title: 'Loss: actual, linearized, closed form',
-  tip: 'Mean loss L = (1/n) Σ ℓ(h(x_i), y_i) of the actual network, of its linearization f₀ + J₀(θ − θ₀), and of the closed-form lazy prediction Y + (I − ηK/n)ᵗ(h₀ − Y) (mse); dotted lines are test losses.',
-  empty: 'Press Play to train.',
+  tip: 'Mean loss L = (1/n) Σᵢ ℓ(h(xᵢ), yᵢ) of the actual network, of its linearization f₀ + J₀(θ − θ₀), and (mse) of the closed-form lazy prediction Y + (I − ηK/n)ᵗ(h₀ − Y); thinner dotted lines are test losses.',
+  empty: trainingEmpty,
   wide: true,
   deps: (s) => runKey(s),
   build(s, theme) {
     if (!hasData(s)) return null;
-    const data = perRun(
-      s,
-      [
-        { col: 'loss.actual', name: 'actual' },
-        { col: 'loss.linearized', name: 'linearized', dash: 'dash' },
-        { col: 'loss.closedForm', name: 'closed form', dash: 'dashdot', width: 1.5 },
-        { col: 'loss.actualTest', name: 'actual (test)', dash: 'dot', width: 1.5, opacity: 0.75 },
-        { col: 'loss.linearizedTest', name: 'linearized (test)', dash: 'dot', width: 1, opacity: 0.5 },
-      ],
-      { positive: true },
-    );
-    return { data, layout: baseLayout(theme, { x: `step${styleNote(s, 'solid actual, dashed linearized, dash-dot closed form, dotted test')}`, y: 'loss', ylog: true }) };
+    const data = perRun(s, theme, lossStyles(s), { positive: true });
+    if (!data.length) return null;
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: 'loss', ylog: true }) });
   },
 };
 
 const gap: FigureDef = {
   id: 'gap',
   title: 'Function-space gap',
-  tip: 'Distance between the actual and the linearized model in function space: RMS over examples and outputs of h(x) − h_lin(x), on the training and test sets.',
-  empty: 'Press Play to train.',
+  tip: 'Distance between the actual and the linearized model in function space: RMS over examples and outputs of h(x) − h_lin(x), on the training (solid) and test (dotted) sets.',
+  empty: trainingEmpty,
   deps: (s) => runKey(s),
   build(s, theme) {
     if (!hasData(s)) return null;
-    const data = perRun(s, [{ col: 'gap.train', name: 'train' }, { col: 'gap.test', name: 'test', dash: 'dot' }], { positive: true });
-    if (!data.length) return null;
-    return { data, layout: baseLayout(theme, { x: `step${styleNote(s, 'solid train, dotted test')}`, y: 'RMS(h − h_lin)', ylog: true }) };
+    const data = perRun(s, theme, [{ col: 'gap.train', name: 'train' }, { col: 'gap.test', name: 'test', dash: 'dot' }], { positive: true });
+    if (!data.some((t) => (t.y as unknown[]).some((v) => v !== null))) return null;
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: 'RMS(h − h<sub>lin</sub>)', ylog: true }) });
   },
+};
+
+const kernelEmpty = (s: LabState) => {
+  const a = activity(s);
+  if (a === 'loading' || a === 'starting') return 'Computing the kernel at θ₀…';
+  if (s.runs.length && s.runs.every((r) => r.series.length > 0)) return 'No kernel probe yet (probes run every few metric events).';
+  return trainingEmpty(s);
 };
 
 const alignment: FigureDef = {
   id: 'alignment',
   title: 'NTK alignment with the target',
   tip: 'Centered NTK alignment A = ṽᵀK̃ṽ / (‖K̃‖_F ‖ṽ‖²) of the current tangent kernel with the targets (definition selectable); the linearized model keeps its initial kernel.',
-  empty: 'Waiting for the kernel at θ₀…',
+  empty: kernelEmpty,
   deps: (s) => `${runKey(s)}|${s.doc.view.alignment}|${s.analysis?.key ?? ''}`,
   build(s, theme) {
     const def = s.doc.view.alignment;
     const col = `align.${def}` as Column;
-    const data = s.runs.map((r, i) => line(r, i, col, r.label === 'run' ? 'actual' : r.label));
-    const traces = compact(data);
+    const traces = compact(s.runs.map((r, i) => line(r, i, col, r.label === 'run' ? 'actual' : r.label)));
     if (!traces.length) {
-      const a = s.analysis?.result.alignment[def];
-      if (a === undefined || s.analysis?.key !== s.docKey) return null;
+      const a = s.analysis?.key === s.runKey ? plotValue(s.analysis.result.alignment[def]) : null;
+      if (a === null) return null;
       traces.push({ type: 'scatter', mode: 'markers', x: [0], y: [a], name: 'at θ₀', marker: { color: PALETTE[0], size: 9 } });
     }
     return { data: traces, layout: baseLayout(theme, { x: 'step', y: ALIGN_LABEL[def] }) };
   },
 };
 
+/** Bars with their value written on them (a 0-valued bar still shows "0"). */
+function bars(x: string[], y: number[], name: string, color: string, extra: Record<string, unknown> = {}): Trace {
+  return {
+    type: 'bar',
+    x,
+    y: sane(y),
+    name,
+    marker: { color, ...((extra.marker as object) ?? {}) },
+    text: y.map((v) => (Number.isFinite(v) ? (v === 0 ? '0' : v.toPrecision(2)) : 'n/a')),
+    textposition: 'outside',
+    cliponaxis: false,
+    textfont: { size: 10 },
+    hovertemplate: `${name}: %{y:.4g} (%{x})<extra></extra>`,
+    ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== 'marker')),
+  };
+}
+
 const layerAlignment: FigureDef = {
   id: 'alignment_layers',
   title: 'Per-layer alignment',
   tip: 'Alignment of each layer’s own tangent kernel K_l = J_l J_lᵀ with the target (same definition as the alignment plot), for the selected run.',
-  empty: 'Waiting for the kernel at θ₀…',
+  empty: kernelEmpty,
   deps: (s) => `${runKey(s)}|${s.selected}|${s.doc.view.alignment}|${s.analysis?.key ?? ''}`,
   build(s, theme) {
     const def = s.doc.view.alignment;
@@ -200,62 +384,65 @@ const layerAlignment: FigureDef = {
     const rows = r ? r.series.perLayer[def] : [];
     const steps = r ? r.series.cols.step : [];
     const L = Math.max(0, ...rows.map((v) => v?.length ?? 0));
-    const traces: Trace[] = [];
-    for (let l = 0; l < L; l++) {
-      traces.push({
-        type: 'scatter',
-        mode: 'lines',
-        x: steps.slice(),
-        y: rows.map((v) => (v && Number.isFinite(v[l]) ? v[l] : null)),
-        name: `layer ${l + 1}`,
-        line: { color: PALETTE[l % PALETTE.length], width: 2 },
-        connectgaps: true,
-      });
+    const measured = rows.filter((v) => v !== null).length;
+    // Before a second measurement a line would be one point: show the values as bars.
+    if (L > 0 && measured >= 2) {
+      const traces: Trace[] = [];
+      for (let l = 0; l < L; l++) {
+        traces.push({
+          type: 'scatter',
+          mode: 'lines',
+          x: steps.slice(),
+          y: rows.map((v) => (v ? plotValue(v[l]) : null)),
+          name: `layer ${l + 1}`,
+          line: { color: PALETTE[l % PALETTE.length], width: 2 },
+          connectgaps: true,
+        });
+      }
+      return { data: traces, layout: baseLayout(theme, { x: 'step', y: `per-layer alignment${s.runs.length > 1 && r ? ` (${r.label})` : ''}` }) };
     }
-    if (!traces.length) {
-      const a = s.analysis?.key === s.docKey ? s.analysis.result.perLayer[def] : undefined;
-      if (!a) return null;
-      return {
-        data: [{ type: 'bar', x: a.map((_, l) => `layer ${l + 1}`), y: a, marker: { color: PALETTE[0] }, name: 'at θ₀' }],
-        layout: categoryX(baseLayout(theme, { y: 'alignment at θ₀', legend: false })),
-      };
-    }
-    return { data: traces, layout: baseLayout(theme, { x: 'step', y: 'per-layer alignment' }) };
+    const at0 = rows.find((v) => v !== null) ?? (s.analysis?.key === s.runKey ? s.analysis.result.perLayer[def] : undefined);
+    if (!at0) return null;
+    const x = at0.map((_, l) => `layer ${l + 1}`);
+    return {
+      data: [bars(x, at0, 'at θ₀', PALETTE[0])],
+      layout: categoryX(baseLayout(theme, { y: 'alignment at θ₀', legend: false })),
+    };
   },
 };
 
 const spectrum: FigureDef = {
   id: 'spectrum',
   title: 'NTK spectrum: at init vs now',
-  tip: 'Leading eigenvalues λ_1 ≥ λ_2 ≥ … of the tangent kernel K = J Jᵀ at θ₀ and at the current step; training concentrates the spectrum (top eigenvalues grow, effective rank falls).',
-  empty: 'Waiting for the kernel at θ₀…',
+  tip: 'Leading eigenvalues λ₁ ≥ λ₂ ≥ … of the tangent kernel K = J Jᵀ at θ₀ and at the current step, for the selected run.',
+  empty: kernelEmpty,
   deps: (s) => `${runKey(s)}|${s.selected}|${s.analysis?.key ?? ''}`,
   build(s, theme) {
     const r = selectedRun(s);
     let init = r?.series.spectrumInit ?? null;
     const now = r?.series.spectrumNow ?? null;
-    if (!init && s.analysis?.key === s.docKey) init = s.analysis.result.eigenvalues.slice(0, 60);
-    if (!init) return null;
-    const tr = (ev: number[], name: string, color: string, dash: string): Trace => ({
+    if (!init && s.analysis?.key === s.runKey) init = s.analysis.result.eigenvalues.slice(0, 60);
+    if (!init || !init.length) return null;
+    const tr = (ev: number[], name: string, color: string, dash: string, symbol: string): Trace => ({
       type: 'scatter',
       mode: 'lines+markers',
       x: ev.map((_, i) => i + 1),
       y: aboveRoundoff(ev),
       name,
       line: { color, dash, width: 2 },
-      marker: { size: 4, color },
+      marker: { size: 4, color, symbol },
     });
-    const data = [tr(init, 'at θ₀', PALETTE[0], 'solid')];
-    if (now && r && r.series.length > 1) data.push(tr(now, `now (step ${lastValue(r.series, 'step')})`, PALETTE[1], 'dash'));
-    return { data, layout: baseLayout(theme, { x: 'index i', y: 'eigenvalue λ_i', ylog: true }) };
+    const data = [tr(init, 'at θ₀', PALETTE[0], 'solid', 'circle')];
+    if (now && r && r.series.length > 1 && lastStep(r.series) > 0) data.push(tr(now, `step ${lastValue(r.series, 'step')}`, PALETTE[1], 'dash', 'x'));
+    return tidy({ data, layout: baseLayout(theme, { x: 'index i', y: `eigenvalue λ<sub>i</sub>${s.runs.length > 1 && r ? ` (${r.label})` : ''}`, ylog: true }) });
   },
 };
 
 const rank: FigureDef = {
   id: 'rank',
   title: 'Effective rank of the NTK',
-  tip: 'Effective rank exp(−Σ p_i log p_i) with p_i = λ_i / Σ_j λ_j: the number of kernel directions that matter; it falls as the kernel compresses onto the task.',
-  empty: 'Press Play to train.',
+  tip: 'Effective rank exp(−Σᵢ pᵢ log pᵢ) with pᵢ = λᵢ / Σⱼ λⱼ: the number of kernel directions that carry its trace.',
+  empty: kernelEmpty,
   deps: (s) => runKey(s),
   build(s, theme) {
     const data = compact(s.runs.map((r, i) => line(r, i, 'rank', r.label === 'run' ? 'actual' : r.label)));
@@ -266,31 +453,47 @@ const rank: FigureDef = {
 
 const movement: FigureDef = {
   id: 'movement',
-  title: 'Kernel similarity to init',
-  tip: 'How far the tangent kernel moved: ⟨K_t, K₀⟩_F / (‖K_t‖_F ‖K₀‖_F) (solid), centered version (dashed), and the share of relu units whose sign pattern is unchanged (dotted); 1 means lazy.',
-  empty: 'Press Play to train.',
+  title: 'Kernel movement from init',
+  tip: 'How far the tangent kernel moved, as 1 − similarity to θ₀ on a log scale (0 at θ₀; small means lazy): 1 − ⟨K_t, K₀⟩_F / (‖K_t‖_F ‖K₀‖_F) (solid), the same for the centered kernels (dashed), and the share of relu units whose on/off pattern changed (dotted).',
+  empty: kernelEmpty,
   deps: (s) => runKey(s),
   build(s, theme) {
-    const data = perRun(s, [
-      { col: 'sim', name: 'kernel similarity' },
-      { col: 'simCentered', name: 'centered', dash: 'dash', width: 1.5 },
-      { col: 'relu', name: 'relu sign similarity', dash: 'dot', width: 1.5 },
-    ]);
-    if (!data.length) return null;
-    return { data, layout: baseLayout(theme, { x: `step${styleNote(s, 'solid kernel, dashed centered, dotted relu signs')}`, y: 'similarity to θ₀' }) };
+    const data = perRun(
+      s,
+      theme,
+      [
+        { col: 'sim', name: 'kernel' },
+        { col: 'simCentered', name: 'centered kernel', dash: 'dash', width: 1.5 },
+        { col: 'relu', name: 'relu patterns', dash: 'dot', width: 1.5 },
+      ],
+      { complement: true },
+    );
+    if (!data.some((t) => (t.y as unknown[]).some((v) => v !== null))) return null;
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: '1 − similarity to θ₀', ylog: true }) });
   },
 };
 
 const distance: FigureDef = {
   id: 'distance',
-  title: 'Parameter movement',
-  tip: 'Distance ‖θ_t − θ₀‖₂ travelled by the actual (solid) and the linearized (dashed) model; under the α-scaling it shrinks as 1/α.',
-  empty: 'Press Play to train.',
+  title: 'Parameter movement (relative)',
+  tip: 'Distance travelled relative to the initial parameters, ‖θ_t − θ₀‖ / ‖θ₀‖, by the actual (solid) and the linearized (dashed) model; under the α-scaling it shrinks as 1/α, and it shrinks with width.',
+  empty: trainingEmpty,
   deps: (s) => runKey(s),
   build(s, theme) {
-    const data = perRun(s, [{ col: 'dist.actual', name: 'actual' }, { col: 'dist.linearized', name: 'linearized', dash: 'dash' }], { positive: true });
-    if (!data.length) return null;
-    return { data, layout: baseLayout(theme, { x: `step${styleNote(s, 'solid actual, dashed linearized')}`, y: '‖θ − θ₀‖', ylog: true }) };
+    if (!hasData(s)) return null;
+    const withNorm = s.runs.every((r) => r.facts && r.facts.theta0Norm > 0);
+    const qs: Quantity[] = MODELS.filter((m) => m.dist !== null).map((m) => ({ col: m.dist!, name: m.label, dash: m.dash }));
+    let data: Trace[];
+    if (withNorm) {
+      // Scale each run by its own ||θ₀|| (runs of different widths have different norms).
+      data = perRun(s, theme, qs, { positive: true });
+      for (const t of data) {
+        const r = s.runs.find((x) => x.id === t.legendgroup);
+        if (r && Array.isArray(t.y)) t.y = (t.y as (number | null)[]).map((v) => (v === null ? null : plotValue(v / r.facts!.theta0Norm)));
+      }
+    } else data = perRun(s, theme, qs, { positive: true });
+    if (!data.some((t) => (t.y as unknown[]).some((v) => v !== null))) return null;
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: withNorm ? '‖θ − θ₀‖ / ‖θ₀‖' : '‖θ − θ₀‖', ylog: true }) });
   },
 };
 
@@ -301,45 +504,60 @@ export function classOrder(labels: Int32Array | null, n: number): number[] {
   return idx;
 }
 
+/** Class labels of a run's first k training examples (from the analysis, else the 2-D points). */
+function probeLabels(s: LabState, r: RunState | null, k: number): Int32Array | null {
+  const a = s.analysis?.key === s.runKey ? s.analysis.result.ntkTrace?.labels : null;
+  if (a && a.length >= k) return a.subarray(0, k);
+  const p = r?.info?.points2d?.label;
+  return p && p.length >= k ? p.subarray(0, k) : null;
+}
+
 const heatmap: FigureDef = {
   id: 'ntk_heatmap',
   title: 'NTK heatmap (sorted by class)',
-  tip: 'The output-traced tangent kernel K(x_i, x_j) = Σ_k ∇_θ f_k(x_i) · ∇_θ f_k(x_j), examples sorted by class: at θ₀ and, while training, on the probe examples at the current step; an aligned kernel is block-diagonal.',
-  empty: 'Waiting for the kernel at θ₀…',
-  deps: (s) => `${s.analysis?.key ?? ''}|${s.docKey}|${runKey(s)}|${s.selected}`,
-  build(s, theme) {
-    const a = s.analysis?.key === s.docKey ? s.analysis.result.ntkTrace : null;
-    if (!a) return null;
-    const order = classOrder(a.labels, a.n);
-    const z = order.map((i) => order.map((j) => a.values[i * a.n + j]));
-    const first = s.analysis!.result.n > a.n ? ` (first ${a.n} of ${s.analysis!.result.n})` : '';
+  tip: 'The output-traced tangent kernel K(xᵢ, xⱼ) = Σ_k ∇_θ f_k(xᵢ) · ∇_θ f_k(xⱼ), examples sorted by class: at θ₀ and, once training started, at the current step on the probe examples; an aligned kernel is block-diagonal.',
+  empty: kernelEmpty,
+  deps: (s) => `${s.analysis?.key ?? ''}|${s.runKey}|${runKey(s)}|${s.selected}`,
+  build(s, theme, view = WIDE) {
+    const r = selectedRun(s);
+    const a = s.analysis?.key === s.runKey ? s.analysis.result.ntkTrace : null;
+    // θ₀: the analysis' kernel (up to 200 examples), else the run's first probe kernel.
+    const init = a ? { n: a.n, values: a.values, labels: a.labels, total: s.analysis!.result.n } : r?.series.kernelInit ? { n: r.series.kernelInit.n, values: r.series.kernelInit.traced, labels: probeLabels(s, r, r.series.kernelInit.n), total: r.info?.n ?? r.series.kernelInit.n } : null;
+    if (!init) return null;
+    const order = classOrder(init.labels, init.n);
+    const z = order.map((i) => order.map((j) => plotValue(init.values[i * init.n + j])));
+    const first = init.total > init.n ? ` (first ${init.n} of ${init.n > 0 ? init.total : 0})` : '';
     const layout = baseLayout(theme, { x: `example, sorted by class${first}`, y: 'example', legend: false });
     (layout.yaxis as Record<string, unknown>).autorange = 'reversed';
     (layout.yaxis as Record<string, unknown>).scaleanchor = 'x';
-    const data: Record<string, unknown>[] = [
-      { type: 'heatmap', z, colorscale: 'Viridis', colorbar: { thickness: 10, x: 1.02 }, hovertemplate: 'θ₀: K[%{y}, %{x}] = %{z:.3g}<extra></extra>' },
-    ];
-    // The current kernel of the selected run, on its probe examples (the first k training examples).
-    const now = selectedRun(s)?.series.kernelNow;
-    if (now && now.step > 0) {
-      const labels = a.labels && a.labels.length >= now.n ? a.labels.subarray(0, now.n) : null;
-      const o2 = classOrder(labels, now.n);
-      data[0].xaxis = 'x';
-      data[0].name = 'θ₀';
-      data.push({
-        type: 'heatmap',
-        z: o2.map((i) => o2.map((j) => now.traced[i * now.n + j])),
-        colorscale: 'Viridis',
-        showscale: false,
-        xaxis: 'x2',
-        yaxis: 'y2',
-        hovertemplate: `step ${now.step}: K[%{y}, %{x}] = %{z:.3g}<extra></extra>`,
-      });
-      (layout.xaxis as Record<string, unknown>).domain = [0, 0.47];
-      (layout.xaxis as Record<string, unknown>).title = { text: 'θ₀' };
-      layout.xaxis2 = { domain: [0.53, 1], title: { text: `step ${now.step} (first ${now.n} examples)` }, anchor: 'y2' };
-      layout.yaxis2 = { anchor: 'x2', autorange: 'reversed', scaleanchor: 'x2', showticklabels: false };
+    const colorbar = { thickness: 10, title: { text: 'K(xᵢ, xⱼ)', side: 'right', font: { size: 10 } } };
+    const data: Trace[] = [{ type: 'heatmap', z, colorscale: 'Viridis', colorbar: { ...colorbar, x: 1.02 }, hovertemplate: 'θ₀: K[%{y}, %{x}] = %{z:.3g}<extra></extra>' }];
+    const now = r?.series.kernelNow;
+    if (!now || now.step === 0) return { data, layout };
+    const labels = probeLabels(s, r, now.n);
+    const o2 = classOrder(labels, now.n);
+    data[0].name = 'θ₀';
+    data[0].showscale = false;
+    data.push({
+      type: 'heatmap',
+      z: o2.map((i) => o2.map((j) => plotValue(now.traced[i * now.n + j]))),
+      colorscale: 'Viridis',
+      colorbar: { ...colorbar, x: 1.02 },
+      xaxis: 'x2',
+      yaxis: 'y2',
+      hovertemplate: `step ${now.step}: K[%{y}, %{x}] = %{z:.3g}<extra></extra>`,
+    });
+    const base = { ...(layout.xaxis as object) };
+    if (view.narrow) {
+      layout.xaxis = { ...base, domain: [0, 1], anchor: 'y', title: { text: `θ₀${first}` } };
+      layout.yaxis = { ...(layout.yaxis as object), domain: [0.54, 1], anchor: 'x' };
+      layout.xaxis2 = { ...base, domain: [0, 1], anchor: 'y2', title: { text: `step ${now.step} (first ${now.n} examples)` } };
+      layout.yaxis2 = { ...(layout.yaxis as object), domain: [0, 0.44], anchor: 'x2', autorange: 'reversed', scaleanchor: 'x2', title: undefined };
+      return { data, layout: { ...layout, margin: { l: 40, r: 40, t: 10, b: 40 } }, height: 560 };
     }
+    layout.xaxis = { ...base, domain: [0, 0.44], title: { text: `θ₀${first}` } };
+    layout.xaxis2 = { ...base, domain: [0.53, 0.97], title: { text: `step ${now.step} (first ${now.n} examples)` }, anchor: 'y2' };
+    layout.yaxis2 = { anchor: 'x2', autorange: 'reversed', scaleanchor: 'x2', showticklabels: false };
     return { data, layout };
   },
 };
@@ -363,21 +581,25 @@ function gridAxis(min: number, max: number, size: number): number[] {
   return Array.from({ length: size }, (_, i) => min + ((max - min) * i) / (size - 1));
 }
 
-function toRows(v: Float32Array, size: number): number[][] {
-  const out: number[][] = [];
-  for (let y = 0; y < size; y++) out.push(Array.from(v.subarray(y * size, (y + 1) * size), (x) => (Number.isFinite(x) ? x : NaN)));
+function toRows(v: Float32Array, size: number): (number | null)[][] {
+  const out: (number | null)[][] = [];
+  for (let y = 0; y < size; y++) out.push(Array.from(v.subarray(y * size, (y + 1) * size), (x) => plotValue(x)));
   return out;
 }
 
 const decision: FigureDef = {
   id: 'decision',
-  title: 'Decision maps: actual | linearized | Δloss',
-  tip: 'Model outputs on a grid over the input plane for the actual and the linearized model, and Δloss = ℓ_actual − ℓ_linearized at matched mean training loss (red: the actual model is worse there).',
-  empty: '2-D datasets only; press Play to train.',
+  title: 'Data and decision maps: actual | linearized | Δloss',
+  tip: 'The training points over the model outputs on a grid of the input plane, for the actual and the linearized model (identical at step 0), and Δloss = ℓ_actual − ℓ_linearized at matched mean training loss (red: the actual model is worse there).',
+  empty: (s) => {
+    if (!dataFacts(s.doc.spec).is2d) return `Decision maps need 2-D inputs; this data has ${dataFacts(s.doc.spec).input.join('×')} inputs.`;
+    const a = activity(s);
+    return a === 'loading' || a === 'starting' ? 'Drawing the data and the initial output map…' : trainingEmpty(s);
+  },
   wide: true,
   applies: (s) => dataFacts(s.doc.spec).is2d,
   deps: (s) => `${runKey(s)}|${s.selected}`,
-  build(s, theme) {
+  build(s, theme, view = WIDE) {
     const r = selectedRun(s);
     const g = r?.series.grid;
     if (!r || !g) return null;
@@ -389,40 +611,56 @@ const decision: FigureDef = {
     const common = { type: 'heatmap', x: xs, y: ys, showscale: false, hovertemplate: '(%{x:.2f}, %{y:.2f}): %{z:.3g}<extra></extra>' };
     const scale = isClass ? classScale(c) : 'RdBu';
     const zr = isProb ? { zmin: 0, zmax: 1 } : isClass ? { zmin: -0.5, zmax: c - 0.5 } : { zmid: 0 };
-    const data: Trace[] = [{ ...common, z: toRows(g.actual, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: 'x', yaxis: 'y', name: 'actual' }];
-    if (g.linearized) data.push({ ...common, z: toRows(g.linearized, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: 'x2', yaxis: 'y2', name: 'linearized' });
+    // One panel per model map the session sent (actual, linearized, and any further model such
+    // as the infinite-width network), then the Δloss map.
+    const maps: { label: string; z: Float32Array }[] = [{ label: 'actual', z: g.actual }];
+    if (g.linearized) maps.push({ label: 'linearized', z: g.linearized });
+    if (g.infinite) maps.push({ label: 'infinite width', z: g.infinite });
+    const k = maps.length + 1;
+    const data: Trace[] = maps.map((m, i) => ({ ...common, z: toRows(m.z, g.size), colorscale: scale, reversescale: !isClass, ...zr, xaxis: `x${i ? i + 1 : ''}`, yaxis: `y${i ? i + 1 : ''}`, name: m.label }));
+    const dl = `${k}`;
     if (g.deltaLoss) {
       let m = 0;
-      for (const v of g.deltaLoss) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
-      data.push({ ...common, z: toRows(g.deltaLoss, g.size), colorscale: 'RdBu', reversescale: false, zmin: -m || -1, zmax: m || 1, showscale: true, colorbar: { thickness: 8, x: 1.0 }, xaxis: 'x3', yaxis: 'y3', name: 'Δloss' });
+      for (const v of g.deltaLoss) if (plotValue(v) !== null) m = Math.max(m, Math.abs(v));
+      data.push({ ...common, z: toRows(g.deltaLoss, g.size), colorscale: 'RdBu', reversescale: false, zmin: -m || -1, zmax: m || 1, showscale: true, colorbar: { thickness: 8, x: 1.0, len: view.narrow ? 1 / k - 0.03 : 1, y: view.narrow ? 0.5 / k : 0.5, title: { text: 'Δloss', side: 'right', font: { size: 10 } } }, xaxis: `x${dl}`, yaxis: `y${dl}`, name: 'Δloss' });
     }
     const p = r.info?.points2d;
     if (p) {
       const pointColor = (l: number) => (c <= 2 ? (l === 1 ? '#0072b2' : '#d55e00') : PALETTE[l % PALETTE.length]);
-      const marker = { size: 6, color: Array.from(p.label, pointColor), line: { width: 1, color: '#ffffff' } };
-      for (const axis of ['', '2']) data.push({ type: 'scatter', mode: 'markers', x: Array.from(p.x), y: Array.from(p.y), marker, xaxis: `x${axis}`, yaxis: `y${axis}`, showlegend: false, hoverinfo: 'skip' });
+      const marker = { size: view.narrow ? 5 : 6, color: Array.from(p.label, pointColor), line: { width: 1, color: '#ffffff' } };
+      maps.forEach((_, i) => data.push({ type: 'scatter', mode: 'markers', x: Array.from(p.x), y: Array.from(p.y), marker, xaxis: `x${i ? i + 1 : ''}`, yaxis: `y${i ? i + 1 : ''}`, showlegend: false, hoverinfo: 'skip' }));
     }
     const base = baseLayout(theme, { legend: false });
-    const ax = (domain: [number, number], anchor: string, title: string) => ({ ...(base.xaxis as object), domain, anchor, title: { text: title, font: { size: 11 } }, autorange: true });
-    const ay = (anchor: string) => ({ ...(base.yaxis as object), anchor, scaleanchor: anchor, autorange: true });
-    const step = g && r ? lastStepWithGrid(r) : null;
+    const step = r.series.gridStep;
     const regression = dataFacts(r.spec).task === 'regression';
     const note = regression ? 'Δloss maps need class labels<br>(classification data)' : 'Δloss appears once both models<br>reach the same training loss';
-    const annotations = g.deltaLoss ? [] : [{ xref: 'paper', yref: 'paper', x: 0.84, y: 0.5, showarrow: false, text: note, font: { size: 11 } }];
-    const milestone = g.milestone !== null && g.milestone !== undefined ? ` (Δloss at train loss ${g.milestone.toPrecision(2)})` : ' (Δloss once both reach a milestone)';
+    const milestone = g.milestone !== null && g.milestone !== undefined ? ` (at train loss ${g.milestone.toPrecision(2)})` : '';
+    const titles = [...maps.map((m, i) => (i === 0 ? `${m.label}${step !== null ? `, step ${step}` : ''}` : m.label)), `Δloss${milestone}`];
+    // k panels side by side, or stacked on narrow screens (each keeps its aspect ratio).
+    const gap = 0.05;
+    const span = (1 - gap * (k - 1)) / k;
+    const panels: [number, number][] = Array.from({ length: k }, (_, i) => {
+      const a = i * (span + gap);
+      return view.narrow ? [1 - a - span, 1 - a] : [a, Math.min(0.98, a + span)];
+    });
+    const axes: Record<string, unknown> = {};
+    panels.forEach((dom, i) => {
+      const sfx = i ? `${i + 1}` : '';
+      axes[`xaxis${sfx}`] = { ...(base.xaxis as object), domain: view.narrow ? [0, 1] : dom, anchor: `y${sfx}`, title: { text: titles[i], font: { size: 11 }, standoff: 2 }, autorange: true };
+      axes[`yaxis${sfx}`] = { ...(base.yaxis as object), anchor: `x${sfx}`, scaleanchor: `x${sfx}`, autorange: true, ...(view.narrow ? { domain: dom } : {}) };
+    });
+    const last = panels[k - 1];
+    const noteAt = view.narrow ? { x: 0.5, y: (last[0] + last[1]) / 2 } : { x: (last[0] + last[1]) / 2, y: 0.5 };
+    const annotations = g.deltaLoss ? [] : [{ xref: 'paper', yref: 'paper', ...noteAt, showarrow: false, text: note, font: { size: 11 } }];
     return {
       data,
       layout: {
         ...base,
         margin: { l: 40, r: 40, t: 8, b: 40 },
-        xaxis: ax([0, 0.3], 'y', `actual${step !== null ? `, step ${step}` : ''}`),
-        yaxis: ay('x'),
-        xaxis2: ax([0.35, 0.65], 'y2', 'linearized'),
-        yaxis2: ay('x2'),
-        xaxis3: ax([0.7, 0.98], 'y3', `Δloss${milestone}`),
-        yaxis3: ay('x3'),
+        ...axes,
         annotations,
       },
+      height: view.narrow ? 300 * k : undefined,
     };
   },
 };
@@ -448,21 +686,62 @@ function commonPrefix(names: string[]): string {
   return cut >= 0 ? p.slice(0, cut + 1) + ' ' : '';
 }
 
-function lastStepWithGrid(r: RunState): number | null {
-  return r.series.gridStep;
+/**
+ * The per-group comparison is at equal mean training loss: show the range of mean losses that
+ * both models reached (a network far ahead of its linearization would otherwise squeeze the
+ * linearized curves into a sliver at the left), with the y axis fitted to the points in it.
+ */
+function focusShared(fig: Fig, traces: Trace[]): Fig {
+  const lines = traces.filter((t) => Array.isArray(t.x) && (t.x as unknown[]).some((v) => v !== null));
+  const lowest = (dash: string) => {
+    const xs = lines.filter((t) => (t.line as { dash?: string })?.dash === dash).flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
+    return xs.length ? Math.min(...xs) : null;
+  };
+  const a = lowest('solid');
+  const l = lowest('dash');
+  if (a === null || l === null) return fig;
+  const xs = lines.flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
+  const hiX = Math.max(...xs);
+  const loX = Math.max(a, l);
+  if (!(hiX > loX)) return fig;
+  const ys: number[] = [];
+  for (const t of lines) {
+    (t.x as (number | null)[]).forEach((x, i) => {
+      const y = (t.y as (number | null)[])[i];
+      if (x !== null && y !== null && y > 0 && x >= loX * 0.999) ys.push(y);
+    });
+  }
+  const pad = 0.04 * Math.log10(hiX / loX) + 0.01;
+  // Ticks for the focused ranges (the full data's decade ticks may fall outside them).
+  const fresh = (axis: unknown) => {
+    const { dtick: _d, ...rest } = axis as Record<string, unknown>;
+    return rest;
+  };
+  const xaxis = { ...tidyLog(fresh(fig.layout.xaxis), [hiX, loX]), range: [Math.log10(hiX) + pad, Math.log10(loX) - pad], autorange: false };
+  const yaxis = ys.length ? tidyLog({ ...fresh(fig.layout.yaxis), autorange: true }, ys) : fig.layout.yaxis;
+  if (ys.length) {
+    const lo = Math.log10(Math.min(...ys));
+    const hi = Math.log10(Math.max(...ys));
+    const py = 0.05 * (hi - lo) + 0.02;
+    Object.assign(yaxis as object, { range: [lo - py, hi + py], autorange: false });
+  }
+  return { ...fig, layout: { ...fig.layout, xaxis, yaxis } };
 }
 
 const groups: FigureDef = {
   id: 'groups',
   title: 'Per-group loss vs mean training loss',
-  tip: 'Loss of each difficulty group against the mean training loss, recorded each time the mean loss reaches a new low (x reversed, so training goes left to right): actual training (solid) learns easy groups first, the linearized model (dashed) spreads progress evenly.',
-  empty: 'Needs difficulty groups (2-D classification or label noise); press Play.',
-  wide: false,
+  tip: 'Loss of each difficulty group against the mean training loss, a point each time the mean loss reaches a new low; the x axis runs from high to low loss, so training goes left to right. Solid: the actual network; dashed: its linearization. At equal mean loss, a group below its dashed twin is learned faster by the network than by the linearized model.',
+  empty: (s) => {
+    const r = selectedRun(s);
+    if (r?.info && !r.info.groups.length) return 'This data has no difficulty groups (they need 2-D class data or label noise).';
+    return trainingEmpty(s);
+  },
   deps: (s) => `${runKey(s)}|${s.selected}`,
   build(s, theme) {
     const r = selectedRun(s);
     const names = r?.info?.groups ?? [];
-    if (!r || !names.length || r.series.length < 1) return null;
+    if (!r || !names.length || r.series.length < 2) return null;
     const data: Trace[] = [];
     const mean = (k: 'actual' | 'linearized') => r.series.cols[k === 'actual' ? 'loss.actual' : 'loss.linearized'];
     const prefix = commonPrefix(names.map((g) => g.name));
@@ -475,41 +754,59 @@ const groups: FigureDef = {
         data.push({
           type: 'scatter',
           mode: 'lines',
-          x: keep.map((i) => mean(k)[i]),
-          y: keep.map((i) => (rows[i] && Number.isFinite(rows[i]![gi]) ? rows[i]![gi] : null)),
+          x: keep.map((i) => plotValue(mean(k)[i])),
+          y: keep.map((i) => (rows[i] ? pos([rows[i]![gi]])[0] : null)),
           name: g.name.slice(prefix.length) || g.name,
           legendgroup: g.name,
           showlegend: k === 'actual',
           hovertemplate: `${g.name} (${k}): %{y:.3g} at mean loss %{x:.3g}<extra></extra>`,
-          line: { color: PALETTE[gi % PALETTE.length], dash: k === 'actual' ? 'solid' : 'dash', width: k === 'actual' ? 2 : 1.5 },
+          line: { color: PALETTE[gi % PALETTE.length], dash: k === 'actual' ? 'solid' : 'dash', width: k === 'actual' ? 2.5 : 2 },
           connectgaps: true,
         });
       }
     });
     if (!data.length) return null;
+    data.push(...styleKey(theme, [{ name: 'actual', dash: 'solid', width: 2.5 }, { name: 'linearized', dash: 'dash' }]));
     const what = prefix.replace(/[:\s]+$/, '');
-    return { data, layout: baseLayout(theme, { x: 'mean training loss (reversed) · solid actual, dashed linearized', y: `group loss${what ? ` (${what})` : ''}`, xreversed: true, xlog: true, ylog: true }) };
+    const run = s.runs.length > 1 ? ` · ${r.label}` : '';
+    const fig = tidy({ data, layout: baseLayout(theme, { x: `mean training loss (high → low)${run}`, y: `group loss${what ? ` (${what})` : ''}`, xlog: true, ylog: true }) }, { xreversed: true });
+    return focusShared(fig, data);
   },
+};
+
+const curvatureEmpty = (s: LabState) => {
+  if (s.imported) return 'Curvature reports are not part of this imported run.';
+  const a = activity(s);
+  if (a === 'running') return 'Pause (or wait for the end of the run) and press “Measure curvature”.';
+  if (a === 'done') return 'Measuring the curvature at the last step…';
+  if (a === 'ready') return 'Press “Measure curvature” (at any step).';
+  return trainingEmpty(s);
+};
+
+/** KFAC and EKFAC: distinct colours, and EKFAC's bars hatched / its lines dotted with markers. */
+const CURV = {
+  kfac: { name: 'KFAC', color: PALETTE[1], dash: 'dash', symbol: 'x', pattern: '' },
+  ekfac: { name: 'EKFAC', color: PALETTE[2], dash: 'dot', symbol: 'circle-open', pattern: '/' },
 };
 
 const curvatureErr: FigureDef = {
   id: 'curvature_err',
   title: 'KFAC / EKFAC vs exact Fisher (per layer)',
-  tip: 'Relative Frobenius error ‖F̂_l − F_l‖_F / ‖F_l‖_F of each layer’s KFAC (G ⊗ A) and EKFAC (KFAC basis, exact diagonal) block against the exact Fisher block F_l = (1/n) Σ J_lᵀ M J_l.',
-  empty: 'Press “Measure curvature” (at any step).',
+  tip: 'Relative Frobenius error ‖F̂_l − F_l‖_F / ‖F_l‖_F of each layer’s KFAC (G ⊗ A) and EKFAC (KFAC’s eigenbasis, exact second moments in it) block against the exact Fisher block F_l = (1/n) Σᵢ J_lᵢᵀ Mᵢ J_lᵢ; EKFAC is never worse than KFAC.',
+  empty: curvatureEmpty,
   deps: (s) => `${runKey(s)}|${s.selected}`,
   build(s, theme) {
     const r = selectedRun(s);
     const c = r?.curvature;
     if (!c || !c.layers.length) return null;
-    const x = c.layers.map((l, i) => `layer ${i + 1}`);
+    const x = c.layers.map((_, i) => `layer ${i + 1}`);
     const rel = (v: number, l: { frobExact: number }) => (l.frobExact > 0 ? v / l.frobExact : v);
     return {
       data: [
-        { type: 'bar', x, y: c.layers.map((l) => rel(l.frobErrKfac, l)), name: 'KFAC', marker: { color: PALETTE[1] } },
-        { type: 'bar', x, y: c.layers.map((l) => rel(l.frobErrEkfac, l)), name: 'EKFAC', marker: { color: PALETTE[2] } },
+        bars(x, c.layers.map((l) => rel(l.frobErrKfac, l)), CURV.kfac.name, CURV.kfac.color),
+        bars(x, c.layers.map((l) => rel(l.frobErrEkfac, l)), CURV.ekfac.name, CURV.ekfac.color, { marker: { pattern: { shape: CURV.ekfac.pattern, bgcolor: CURV.ekfac.color, fgcolor: '#ffffff', size: 6, solidity: 0.25 } } }),
       ],
-      layout: { ...categoryX(baseLayout(theme, { y: `relative Frobenius error (step ${c.step})` })), barmode: 'group' },
+      layout: { ...categoryX(baseLayout(theme, { y: `relative Frobenius error (step ${c.step}${s.runs.length > 1 && r ? `, ${r.label}` : ''})` })), barmode: 'group' },
     };
   },
 };
@@ -517,38 +814,42 @@ const curvatureErr: FigureDef = {
 const curvatureSpectra: FigureDef = {
   id: 'curvature_spectra',
   title: 'Fisher block spectra: exact, KFAC, EKFAC',
-  tip: 'Eigenvalues of each layer’s exact Fisher block and of its KFAC (λ_G ⊗ λ_A) and EKFAC (second moments in the Kronecker eigenbasis) approximations.',
-  empty: 'Press “Measure curvature” (blocks small enough to decompose).',
+  tip: 'Eigenvalues of each layer’s exact Fisher block (solid) and of its KFAC (λ_G ⊗ λ_A, dashed, ×) and EKFAC (second moments in the Kronecker eigenbasis, dotted, ○) approximations; colour = layer.',
+  empty: curvatureEmpty,
   deps: (s) => `${runKey(s)}|${s.selected}`,
   build(s, theme) {
     const r = selectedRun(s);
     const c = r?.curvature;
     if (!c) return null;
     const data: Trace[] = [];
+    const kinds = [
+      { key: 'exact' as const, name: 'exact', dash: 'solid', symbol: undefined as string | undefined },
+      { key: 'kfac' as const, name: 'KFAC', dash: CURV.kfac.dash, symbol: CURV.kfac.symbol },
+      { key: 'ekfac' as const, name: 'EKFAC', dash: CURV.ekfac.dash, symbol: CURV.ekfac.symbol },
+    ];
     c.layers.forEach((l, li) => {
       if (!l.spectra) return;
-      const kinds: [keyof NonNullable<typeof l.spectra>, string][] = [
-        ['exact', 'solid'],
-        ['kfac', 'dash'],
-        ['ekfac', 'dot'],
-      ];
-      for (const [k, dash] of kinds) {
-        const ev = l.spectra[k];
+      for (const k of kinds) {
+        const ev = l.spectra[k.key];
+        // Markers on a sample of the points keep dense spectra readable.
+        const every = Math.max(1, Math.ceil(ev.length / 12));
         data.push({
           type: 'scatter',
-          mode: 'lines',
+          mode: k.symbol ? 'lines+markers' : 'lines',
           x: ev.map((_, i) => i + 1),
           y: aboveRoundoff(ev),
           name: `layer ${li + 1}`,
           legendgroup: `l${li}`,
-          showlegend: k === 'exact',
-          hovertemplate: `layer ${li + 1} ${k}: λ_%{x} = %{y:.3g}<extra></extra>`,
-          line: { color: PALETTE[li % PALETTE.length], dash, width: 1.5 },
+          showlegend: k.key === 'exact',
+          hovertemplate: `layer ${li + 1} ${k.name}: λ<sub>%{x}</sub> = %{y:.3g}<extra></extra>`,
+          line: { color: PALETTE[li % PALETTE.length], dash: k.dash, width: 1.5 },
+          ...(k.symbol ? { marker: { symbol: k.symbol, size: 6, color: PALETTE[li % PALETTE.length], maxdisplayed: Math.ceil(ev.length / every) } } : {}),
         });
       }
     });
     if (!data.length) return null;
-    return { data, layout: baseLayout(theme, { x: 'index · solid exact, dashed KFAC, dotted EKFAC', y: 'eigenvalue', ylog: true }) };
+    data.push(...styleKey(theme, kinds.map((k) => ({ name: k.name, dash: k.dash, symbol: k.symbol, width: 1.5 }))));
+    return tidy({ data, layout: baseLayout(theme, { x: `index${s.runs.length > 1 && r ? ` (${r.label})` : ''}`, y: 'eigenvalue', ylog: true }) });
   },
 };
 
@@ -556,17 +857,18 @@ const race: FigureDef = {
   id: 'race',
   title: 'Optimizer race (loss vs engine time)',
   tip: 'Training loss of every run against the engine’s wall-clock seconds: what each optimizer (GD, SGD, momentum, KFAC, EKFAC) buys per second of compute.',
-  empty: 'Press Play to train (compare optimizers in “Compare runs”).',
+  empty: (s) => (s.doc.compare?.param === 'optimizer' ? trainingEmpty(s) : 'Compare optimizers (Compare runs → vary optimizer) to race them.'),
+  applies: (s) => s.doc.compare?.param === 'optimizer',
   deps: (s) => runKey(s),
   build(s, theme) {
-    if (!hasData(s)) return null;
-    const data = compact(s.runs.map((r, i) => line(r, i, 'loss.actual', r.label === 'run' ? 'actual' : r.label, { x: 'wallTime', positive: true })));
+    if (s.doc.compare?.param !== 'optimizer' || !hasData(s)) return null;
+    const data = compact(s.runs.map((r, i) => line(r, i, 'loss.actual', r.label, { x: 'wallTime', positive: true })));
     if (!data.length) return null;
-    return { data, layout: baseLayout(theme, { x: 'engine seconds', y: 'training loss', ylog: true }) };
+    return tidy({ data, layout: baseLayout(theme, { x: 'engine seconds', y: 'training loss', ylog: true }) });
   },
 };
 
-export const FIGURES: FigureDef[] = [loss, decision, gap, alignment, layerAlignment, spectrum, rank, movement, distance, heatmap, groups, curvatureErr, curvatureSpectra, race];
+export const FIGURES: FigureDef[] = [decision, loss, alignment, groups, distance, movement, gap, layerAlignment, spectrum, rank, heatmap, curvatureErr, curvatureSpectra, race];
 export const FIGURE_BY_ID: Record<string, FigureDef> = Object.fromEntries(FIGURES.map((f) => [f.id, f]));
 
 /** Every finite number of a figure's traces (for tests and sanity checks). */

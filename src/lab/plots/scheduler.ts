@@ -21,7 +21,15 @@ export class RenderScheduler {
   private busy = false;
   /** While training: minimum ms between two draws of the same plot. */
   minInterval = 600;
+  /**
+   * While training: the largest share of the main thread's time that plot draws may take. After
+   * a draw of c ms the next one waits c (1/share − 1) ms, so a slow machine (or a slow plot) gets
+   * fewer redraws, never fewer frames: the page keeps answering clicks and scrolls.
+   */
+  drawShare = 0.2;
   training = false;
+  /** Earliest time of the next draw (the draw budget above). */
+  private nextDraw = 0;
   /** Set once plotly is loaded: nothing is drawn before (its load is not a plot's cost). */
   plotly: unknown = null;
 
@@ -40,8 +48,29 @@ export class RenderScheduler {
   }
 
   /** Ask for a frame if there is work. */
+  private budgetTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Come back when the draw budget allows the next draw (one timer at a time). */
+  private waitForBudget(now: number): void {
+    if (this.budgetTimer !== null) return;
+    this.budgetTimer = setTimeout(() => {
+      this.budgetTimer = null;
+      this.kick();
+    }, Math.max(1, Math.min(1000, this.nextDraw - now)));
+  }
+
   kick(): void {
-    if (this.raf || this.busy || !this.plotly) return;
+    // Not training (paused, done): no budget, draw what is waiting now.
+    if (!this.training && this.budgetTimer !== null) {
+      clearTimeout(this.budgetTimer);
+      this.budgetTimer = null;
+    }
+    if (this.raf || this.busy || !this.plotly || this.budgetTimer !== null) return;
+    const now = performance.now();
+    if (this.training && now < this.nextDraw) {
+      this.waitForBudget(now);
+      return;
+    }
     if (![...this.jobs].some((j) => j.dirty && this.wanted(j))) return;
     this.raf = requestAnimationFrame(() => void this.frame());
   }
@@ -58,6 +87,10 @@ export class RenderScheduler {
   private async frame(): Promise<void> {
     this.raf = 0;
     const now = performance.now();
+    if (this.training && now < this.nextDraw) {
+      this.waitForBudget(now);
+      return;
+    }
     let pick: PlotJob | null = null;
     let waiting = false;
     for (const j of this.jobs) {
@@ -84,6 +117,7 @@ export class RenderScheduler {
       } finally {
         pick.cost = pick.cost === 0 ? dt : 0.7 * pick.cost + 0.3 * dt;
         pick.last = performance.now();
+        this.nextDraw = pick.last + dt * (1 / this.drawShare - 1);
         this.busy = false;
       }
     }
