@@ -47,41 +47,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> out2: array<f32>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-// Activations as in shaders/elementwise.wgsl (same formulas, so both paths round alike).
-fn stable_tanh(s: f32) -> f32 {
-  let z = abs(s);
-  if (z < 0.625) {
-    let q = s * s;
-    return ((((-5.70498872745e-3 * q + 2.06390887954e-2) * q - 5.37397155531e-2) * q
-      + 1.33314422036e-1) * q - 3.33332819422e-1) * q * s + s;
-  }
-  if (z > 10.0) { return sign(s); }
-  return sign(s) * (1.0 - 2.0 / (exp(2.0 * z) + 1.0));
-}
-
-fn sigmoid(s: f32) -> f32 {
-  let e = exp(-abs(s));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), s >= 0.0);
-}
-
-fn act(s: f32) -> f32 {
-  switch (ACT) {
-    case 1u: { return stable_tanh(s); }
-    case 2u: { return max(s, 0.0); }
-    case 3u: { return sigmoid(s); }
-    default: { return s; }
-  }
-}
-
-fn act_grad(s: f32) -> f32 {
-  switch (ACT) {
-    case 1u: { let e = exp(-2.0 * abs(s)); return 4.0 * e / ((1.0 + e) * (1.0 + e)); }
-    case 2u: { return select(0.0, 1.0, s > 0.0); }
-    case 3u: { let e = exp(-abs(s)); return e / ((1.0 + e) * (1.0 + e)); }
-    default: { return 1.0; }
-  }
-}
-
 fn flat(wg: vec3u, nwg: vec3u, lid: vec3u) -> u32 {
   return (wg.y * nwg.x + wg.x) * 64u + lid.x;
 }
@@ -128,7 +93,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u
       if (o < p.out) {
         let q = (i * p.out + o) * T + t;
         out1[q] = acc[j];
-        if (ACT != 0u) { out2[q] = act(acc[j]); }
+        if (ACT != 0u) { out2[q] = activation(ACT, acc[j]); }
       }
     }
   }
@@ -209,7 +174,7 @@ fn jvp(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
       let o = ob + j;
       if (o < p.out) {
         let q = (i * p.out + o) * T + t;
-        out0[q] = acc[j] * act_grad(out1[q]);
+        out0[q] = acc[j] * activation_grad(ACT, out1[q]);
       }
     }
   }

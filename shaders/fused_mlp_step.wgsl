@@ -98,42 +98,6 @@ struct Params {
 
 var<workgroup> tile: array<f32, 2u * B * WMAX>;
 
-// --- activations (the formulas of shaders/elementwise.wgsl, so both paths round alike) ---
-
-fn stable_tanh(s: f32) -> f32 {
-  let z = abs(s);
-  if (z < 0.625) {
-    let q = s * s;
-    return ((((-5.70498872745e-3 * q + 2.06390887954e-2) * q - 5.37397155531e-2) * q
-      + 1.33314422036e-1) * q - 3.33332819422e-1) * q * s + s;
-  }
-  if (z > 10.0) { return sign(s); }
-  return sign(s) * (1.0 - 2.0 / (exp(2.0 * z) + 1.0));
-}
-
-fn sigmoid(s: f32) -> f32 {
-  let e = exp(-abs(s));
-  return select(e / (1.0 + e), 1.0 / (1.0 + e), s >= 0.0);
-}
-
-fn act(kind: u32, s: f32) -> f32 {
-  switch (kind) {
-    case 1u: { return stable_tanh(s); }
-    case 2u: { return max(s, 0.0); }
-    case 3u: { return sigmoid(s); }
-    default: { return s; }
-  }
-}
-
-fn act_grad(kind: u32, s: f32) -> f32 {
-  switch (kind) {
-    case 1u: { let e = exp(-2.0 * abs(s)); return 4.0 * e / ((1.0 + e) * (1.0 + e)); }
-    case 2u: { return select(0.0, 1.0, s > 0.0); }
-    case 3u: { let e = exp(-abs(s)); return e / ((1.0 + e) * (1.0 + e)); }
-    default: { return 1.0; }
-  }
-}
-
 // --- layouts ---
 
 fn layer(l: u32) -> vec4u { return p.layers[l]; }
@@ -294,10 +258,10 @@ fn finish_actual(acc: ptr<function, array<array<f32, TCOLS>, TMAX>>, q: Product,
       let o = c0 + LC * j;
       if (o < N) {
         let s = fma(bm, wb[j], (*acc)[0][j]);
-        let a = act(L.w, s);
+        let a = activation(L.w, s);
         tile[q.dst + e * WMAX + o] = nextMul * a;
         if (train) {
-          work[dOff + r * N + o] = act_grad(L.w, s);
+          work[dOff + r * N + o] = activation_grad(L.w, s);
           if (!last) { work[aOff + r * (N + 1u) + o] = nextMul * a; }
         }
       }

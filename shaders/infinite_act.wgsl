@@ -121,27 +121,9 @@ fn relu(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   T[i] = T[i] * d;
 }
 
-// tanh with no cancellation near 0 (Cephes polynomial below 0.625), as in elementwise.wgsl.
-fn stable_tanh(s: f32) -> f32 {
-  let z = abs(s);
-  if (z < 0.625) {
-    let q = s * s;
-    return ((((-5.70498872745e-3 * q + 2.06390887954e-2) * q - 5.37397155531e-2) * q
-      + 1.33314422036e-1) * q - 3.33332819422e-1) * q * s + s;
-  }
-  if (z > 10.0) { return sign(s); }
-  return sign(s) * (1.0 - 2.0 / (exp(2.0 * z) + 1.0));
-}
-
-// phi(s) and phi'(s); the derivatives from e = exp(-k|s|), which never overflows.
+// phi(s) and phi'(s) (ACT 1 tanh or 3 sigmoid), by the activations.wgsl prelude's formulas.
 fn act_and_slope(s: f32) -> vec2f {
-  if (ACT == 1u) {
-    let e = exp(-2.0 * abs(s));
-    return vec2f(stable_tanh(s), 4.0 * e / ((1.0 + e) * (1.0 + e)));
-  }
-  let e = exp(-abs(s));
-  let sig = select(e / (1.0 + e), 1.0 / (1.0 + e), s >= 0.0);
-  return vec2f(sig, e / ((1.0 + e) * (1.0 + e)));
+  return vec2f(activation(ACT, s), activation_grad(ACT, s));
 }
 
 fn sinh_f(x: f32) -> f32 {

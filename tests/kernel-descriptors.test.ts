@@ -221,13 +221,20 @@ async function collectDescriptors(): Promise<{ module: string; exportName: strin
 
 const shaders = new Map(shaderNames().map((n) => [n, parseWgsl(n, shaderSource(n))]));
 
-/** The parsed module a descriptor compiles: its file, after its prelude if any. */
+/** The parsed module a descriptor compiles: its file, after its preludes if any. */
 function shaderOf(d: KernelDescriptor): Shader | undefined {
-  if (!d.prelude) return shaders.get(d.shader);
-  if (!shaders.has(d.prelude) || !shaders.has(d.shader)) return undefined;
-  const prelude = shaders.get(d.prelude)!;
-  if (prelude.bindings.length || [...prelude.entries.values()].length) throw new Error(`prelude ${d.prelude} has bindings or entry points`);
+  if (d.preludes.length === 0) return shaders.get(d.shader);
+  if (![...d.preludes, d.shader].every((n) => shaders.has(n))) return undefined;
+  for (const name of d.preludes) {
+    const prelude = shaders.get(name)!;
+    if (prelude.bindings.length || prelude.entries.size) throw new Error(`prelude ${name} has bindings or entry points`);
+  }
   return parseWgsl(moduleName(d), shaderSource(moduleName(d)));
+}
+
+/** Every file some descriptor compiles as a prelude. */
+async function preludeFiles(): Promise<Set<string>> {
+  return new Set((await collectDescriptors()).flatMap(({ d }) => d.preludes));
 }
 
 describe('the WGSL reader', () => {
@@ -266,8 +273,8 @@ describe('the WGSL reader', () => {
   it('every shader file is read: it has bindings and @compute entry points, or is a prelude', async () => {
     expect(shaders.size).toBeGreaterThanOrEqual(17);
     // A prelude (code compiled in front of another file) has neither; it must be some descriptor's prelude.
-    const preludes = new Set((await collectDescriptors()).flatMap(({ d }) => (d.prelude ? [d.prelude] : [])));
-    expect([...preludes].sort()).toEqual(['lane_exchange', 'lane_exchange_subgroup']);
+    const preludes = await preludeFiles();
+    expect([...preludes].sort()).toEqual(['activations', 'lane_exchange', 'lane_exchange_subgroup']);
     for (const s of shaders.values()) {
       if (preludes.has(s.name)) {
         expect(s.bindings.length + s.entries.size, `${s.name} is a prelude`).toBe(0);
@@ -348,9 +355,9 @@ describe('kernel descriptors', () => {
 describe('shader families', () => {
   it('a helper copied between the files of one family has one text', async () => {
     const family = (name: string) => name.split('_')[0];
-    // Preludes are alternatives by design (lane_exchange vs lane_exchange_subgroup define the same
-    // functions two ways); they are not copies.
-    const preludes = new Set((await collectDescriptors()).flatMap(({ d }) => (d.prelude ? [d.prelude] : [])));
+    // Preludes are shared code (activations) or alternatives by design (lane_exchange vs
+    // lane_exchange_subgroup define the same functions two ways); they are not copies.
+    const preludes = await preludeFiles();
     const texts = new Map<string, Map<string, string[]>>();
     for (const s of shaders.values()) {
       if (preludes.has(s.name)) continue;

@@ -63,11 +63,12 @@ export interface KernelDescriptor<
   /** File name in shaders/ without `.wgsl` (the file that holds the entry point and the bindings). */
   readonly shader: string;
   /**
-   * A shader file compiled in front of `shader` (null: none): a swappable part of a kernel, e.g.
-   * the subgroup or the per-lane implementation of the fused kernels' lane exchange. It may carry
-   * `enable` directives, helper functions and overrides, but no bindings or entry points.
+   * Shader files compiled in front of `shader`, in order (WGSL has no includes): code shared by
+   * several files (activations.wgsl) or a swappable part of a kernel (the subgroup or the per-lane
+   * implementation of the fused kernels' lane exchange). A prelude may carry `enable` directives,
+   * helper functions and overrides, but no bindings or entry points.
    */
-  readonly prelude: string | null;
+  readonly preludes: readonly string[];
   /** Entry point. */
   readonly entry: string;
   /** Names of the read-only storage bindings (`var<storage, read>`), in binding order from 0. */
@@ -91,7 +92,7 @@ export const MAX_UNIFORM_BYTES = 256;
 /** Declare a kernel (a constant of the module that wraps it; the descriptor test finds it there). */
 export function kernel<const U extends UniformFields | null, const I extends BindingNames, const O extends BindingNames>(d: {
   shader: string;
-  prelude?: string | null;
+  preludes?: readonly string[];
   entry?: string;
   inputs: I;
   outputs: O;
@@ -103,7 +104,7 @@ export function kernel<const U extends UniformFields | null, const I extends Bin
   if (bytes > MAX_UNIFORM_BYTES) throw new Error(`kernel ${d.shader}.${d.entry ?? 'main'}: its uniform block (${bytes} bytes) exceeds ${MAX_UNIFORM_BYTES} bytes`);
   return Object.freeze({
     shader: d.shader,
-    prelude: d.prelude ?? null,
+    preludes: Object.freeze([...(d.preludes ?? [])]),
     entry: d.entry ?? 'main',
     inputs: Object.freeze([...d.inputs]) as unknown as I,
     outputs: Object.freeze([...d.outputs]) as unknown as O,
@@ -128,14 +129,14 @@ export function isKernelDescriptor(v: unknown): v is KernelDescriptor {
   );
 }
 
-/** `shader.entry` (with its prelude, `prelude+shader.entry`), for messages and caches. */
+/** `shader.entry` (after its preludes, `prelude+shader.entry`), for messages and caches. */
 export function kernelName(k: KernelDescriptor): string {
   return `${moduleName(k)}.${k.entry}`;
 }
 
-/** The shader module a kernel is compiled from: its file, after its prelude if any (`a+b`, src/gpu/shaders.ts). */
-export function moduleName(k: Pick<KernelDescriptor, 'shader' | 'prelude'>): string {
-  return k.prelude ? `${k.prelude}+${k.shader}` : k.shader;
+/** The shader module a kernel is compiled from: its file after its preludes (`a+b+c`, src/gpu/shaders.ts). */
+export function moduleName(k: Pick<KernelDescriptor, 'shader' | 'preludes'>): string {
+  return [...k.preludes, k.shader].join('+');
 }
 
 /** Bytes of a descriptor's uniform block as staged (a multiple of 16, at least 16). */

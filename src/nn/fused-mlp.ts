@@ -30,7 +30,7 @@ const EXCHANGE = (prelude: keyof typeof PRELUDES) => (prelude === 'subgroup' ? [
 const stepKernel = (prelude: keyof typeof PRELUDES) =>
   kernel({
     shader: 'fused_mlp_step',
-    prelude: PRELUDES[prelude],
+    preludes: [PRELUDES[prelude], 'activations'],
     inputs: ['idx', 'weights'],
     outputs: ['work'],
     uniforms: {
@@ -55,7 +55,7 @@ const stepKernel = (prelude: keyof typeof PRELUDES) =>
 const updateKernel = (prelude: keyof typeof PRELUDES) =>
   kernel({
     shader: 'fused_mlp_update',
-    prelude: PRELUDES[prelude],
+    preludes: [PRELUDES[prelude]],
     inputs: ['work', 'idx'],
     outputs: ['weights', 'delta', 'theta', 'velocity', 'flag'],
     uniforms: {

@@ -27,7 +27,7 @@ const CONV_UNIFORMS = {
   bMul: 'f32',
 } as const;
 const convKernel = (entry: string, constants: string[]) =>
-  kernel({ shader: 'conv_fused', entry, inputs: ['in0', 'in1', 'in2', 'in3'], outputs: ['out0', 'out1', 'out2'], uniforms: CONV_UNIFORMS, constants, workgroupSize: 64 });
+  kernel({ shader: 'conv_fused', preludes: ['activations'], entry, inputs: ['in0', 'in1', 'in2', 'in3'], outputs: ['out0', 'out1', 'out2'], uniforms: CONV_UNIFORMS, constants, workgroupSize: 64 });
 
 export const CONV_FORWARD = convKernel('forward', ['ACT']);
 export const CONV_BACKWARD_DATA = convKernel('backward_data', []);

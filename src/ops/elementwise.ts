@@ -9,6 +9,7 @@ import { need, run1d } from './dispatch';
 const elementwise = (entry: string, constants: readonly string[] = []) =>
   kernel({
     shader: 'elementwise',
+    preludes: ['activations'],
     entry,
     inputs: ['x'],
     outputs: ['out'],

@@ -26,9 +26,10 @@ export const INF_POOL_MAP = mapKernel('pool_map', [...STAGE('_IN'), ...STAGE('_O
 export const INF_DIAGONAL = mapKernel('diagonal', STAGE('_IN'));
 
 const ACT_UNIFORMS = { count: 'u32', offset: 'u32', h: 'f32', L: 'f32' } as const;
-export const INF_RELU = kernel({ shader: 'infinite_act', entry: 'relu', inputs: ['pairs', 'vars'], outputs: ['K', 'T'], uniforms: ACT_UNIFORMS, constants: STAGE(''), workgroupSize: 256 });
+export const INF_RELU = kernel({ shader: 'infinite_act', preludes: ['activations'], entry: 'relu', inputs: ['pairs', 'vars'], outputs: ['K', 'T'], uniforms: ACT_UNIFORMS, constants: STAGE(''), workgroupSize: 256 });
 export const INF_QUADRATURE = kernel({
   shader: 'infinite_act',
+  preludes: ['activations'],
   entry: 'quadrature',
   inputs: ['pairs', 'vars'],
   outputs: ['K', 'T'],

@@ -59,7 +59,7 @@ export function matmulRef(
 }
 
 // ---------------------------------------------------------------------------------------------
-// shaders/elementwise.wgsl
+// shaders/elementwise.wgsl (activations: shaders/activations.wgsl)
 
 export type ActName = 'linear' | 'tanh' | 'relu' | 'sigmoid';
 
