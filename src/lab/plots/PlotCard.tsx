@@ -95,7 +95,10 @@ export function PlotCard({ def }: { def: FigureDef }) {
           el.dataset.points = points;
           el.dataset.renders = String(Number(el.dataset.renders ?? 0) + 1);
         });
-        el.dataset.cost = (performance.now() - t0).toFixed(1);
+        const cost = performance.now() - t0;
+        el.dataset.cost = cost.toFixed(1);
+        // The costliest synchronous draw so far: the responsiveness test bounds a blocked frame by it.
+        el.dataset.costMax = Math.max(cost, Number(el.dataset.costMax ?? 0)).toFixed(1);
         return done;
       },
     };
