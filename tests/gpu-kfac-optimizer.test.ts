@@ -7,6 +7,9 @@
  * - amortization: with eig_every = k the basis is frozen between decompositions, KFAC's map
  *   is constant, EKFAC's diagonal is re-estimated every step in the stale basis (checked against
  *   diag(Q_0^T F_1 Q_0) in f64);
+ * - running averages (decay > 0) with a new basis every other step: the GPU preconditioner
+ *   equals its float64 twin (src/reference/natural-gradient.ts) update after update, the EKFAC
+ *   diagonal restarting at each new basis on both;
  * - training: a few steps of KFAC / EKFAC lower the loss faster than GD; bad options throw.
  */
 import { describe, expect, it } from 'vitest';
@@ -23,6 +26,7 @@ import { fisherFromWhitened, kfacLayer, type KfacLayer } from '../src/reference/
 import { metricFactors, whitenRows } from '../src/math/training';
 import { choleskySolve, kron, kronCongruence, transpose } from '../src/math/linalg';
 import { NaturalGradient, type NaturalGradientKind } from '../src/curvature/optimizer';
+import { NaturalGradient64 } from '../src/reference/natural-gradient';
 import { piDamping } from '../src/math/training';
 import { CurvatureTrainer } from '../src/experiments/optimizer-race';
 import type { EigenSolver } from '../src/curvature/eigen';
@@ -228,6 +232,56 @@ describe('amortized eigendecompositions', () => {
     v.destroy();
     expect(ctx.liveTensors).toBe(live);
   });
+});
+
+describe('running averages: the GPU preconditioner equals its float64 twin', () => {
+  // decay 0.9 with a decomposition every other step: the factors average over steps, and the
+  // EKFAC diagonal averages within a basis and restarts at each new one. The parameters move
+  // between updates (a fixed sequence of thetas) so that every batch's estimate differs.
+  const spec = randomSpec({
+    input: [3],
+    layers: [
+      { type: 'dense', units: 4, activation: 'tanh' },
+      { type: 'dense', units: 2, activation: 'linear' },
+    ],
+    loss: 'cross_entropy',
+    n: 12,
+    seed: 47,
+  });
+  for (const kind of ['kfac', 'ekfac'] as const) {
+    it(`${kind}, decay 0.9, eig_every 2, five updates`, async () => {
+      const ctx = await gpuContext();
+      const live = ctx.liveTensors;
+      const plan = planOf(spec);
+      const { n } = spec.data;
+      const rule = { kind, damping: 1e-2, eigEvery: 2, decay: 0.9, loss: spec.loss };
+      const gpu = new NaturalGradient(ctx, plan, { ...rule, solver: 'cpu' });
+      const ref = new NaturalGradient64(plan, rule);
+      const model = new GpuModel(ctx, plan);
+      const x = ctx.upload(spec.data.x, [n, plan.inputSize], 'x');
+      const v64 = f32(Array.from({ length: plan.P }, (_, i) => Math.cos(0.7 * i)));
+      const v = ctx.upload(v64, [plan.P], 'v');
+      const dir = ctx.tensor([plan.P], 'dir');
+      for (let t = 0; t < 5; t++) {
+        const theta64 = f32(Array.from(spec.theta, (w, i) => w * (1 + 0.3 * Math.sin(1.3 * t + i))));
+        const theta = ctx.upload(theta64, [plan.P], 'theta');
+        const state = model.forward(x, n, theta);
+        await gpu.update(model, state, theta);
+        gpu.precondition(v, dir);
+        const fw = forward(plan, theta64, f32(spec.data.x), n);
+        ref.update(fw, Float64Array.from(fw.output));
+        const want = ref.precondition(v64);
+        expect(normErr(await ctx.read(dir), want), `update ${t}`).toBeLessThan(2e-4);
+        model.releaseForward(state);
+        theta.destroy();
+      }
+      expect(gpu.decompositions).toBe(3);
+      expect(ref.decompositions).toBe(3);
+      gpu.dispose();
+      for (const z of [x, v, dir]) z.destroy();
+      expect(ctx.liveTensors).toBe(live);
+    });
+  }
 });
 
 describe('training', () => {

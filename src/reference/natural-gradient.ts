@@ -87,6 +87,9 @@ export class NaturalGradient64 {
     const cot = metricFactors(rule.loss, h, n, c) ?? unitCotangents(n, c);
     const signals = backwardSignals(fw, cot, n * c, c);
     const first = this.updates === 0;
+    // A new eigenbasis makes the running EKFAC diagonal meaningless (it was in the old basis):
+    // the average restarts from this batch's estimate, as on the GPU (curvature/optimizer.ts).
+    if (eigStep) this.sStale = true;
     for (const l of this.layers) {
       const P = fw.patches[l.layer.paramIndex];
       const S = signals[l.layer.paramIndex];
@@ -106,10 +109,7 @@ export class NaturalGradient64 {
         for (let e = 0; e < l.D.length; e++) l.D[e] = 1 / (Math.max(l.s![e], 0) + rule.damping);
       }
     }
-    if (eigStep) {
-      this.decompositions++;
-      this.sStale = true;
-    }
+    if (eigStep) this.decompositions++;
     if (ekfac) this.sStale = false;
     this.updates++;
   }
