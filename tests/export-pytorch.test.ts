@@ -23,7 +23,7 @@ import { loadImageSetFromDisk } from '../src/data/image-files';
 import { requestedKeys } from '../src/experiment/keys';
 import { infiniteProblem } from '../src/model/infinite-plan';
 import { toFixtureJson } from '../src/experiment/result';
-import { BatchSchedule } from '../src/math/training';
+import { BatchSchedule, stableLearningRate } from '../src/math/training';
 import { initParams } from '../src/model/init';
 import { planModel } from '../src/model/layout';
 import { ExportError, exportPlan, exportPytorch, pyFloat, pyStr } from '../src/export/pytorch';
@@ -124,6 +124,12 @@ const initSpec = validateSpec({ ...tiny(), params: undefined, init: { seed: 77, 
 const initJob = job(writeScript(initSpec, 'init'), ['--init', 'standard', '--init-seed', '77', '--compute', 'theta', '--out', join(dir, 'init.json')]);
 const divergeSpec = validateSpec({ ...(structuredClone(fixtures.find((f) => f.name === 'mlp_tanh_mse_train_alpha1')!.spec) as object), train: { optimizer: 'gd', lr: 1e4, steps: 200 } });
 const divergeJob = job(writeScript(divergeSpec, 'diverge'), ['--compute', 'train', '--out', join(dir, 'diverge.json')]);
+// Cross-entropy with alpha != 1: the bound's metric is taken at h0 = 0, not at f(theta0).
+const ceDivergeSpec = validateSpec({
+  ...(structuredClone(fixtures.find((f) => f.name === 'mlp_relu_ce_train')!.spec) as object),
+  train: { optimizer: 'gd', lr: 1e300, steps: 20, alpha: 10 }, // cross-entropy only overflows
+});
+const ceDivergeJob = job(writeScript(ceDivergeSpec, 'diverge_ce'), ['--compute', 'train', '--out', join(dir, 'diverge_ce.json')]);
 const badArgs: [string[], RegExp][] = [
   [['--device', 'tpu'], /--device: expected cpu, cuda or cuda:N, found 'tpu'/],
   [['--dtype', 'float16'], /argument --dtype: invalid choice: 'float16'/],
@@ -329,6 +335,15 @@ describe('the exported program', () => {
       /error: learning rate 10000 diverged at step \d+: the (actual|linearized) model's loss or parameters became non-finite; try a learning rate below [0-9.e+-]+ \(the NTK's stability bound 2n\/lambda_max\)/,
     );
     expect(existsSync(join(dir, 'diverge.json'))).toBe(false);
+    // The bound is the runner's: 2n / lambda_max of the metric-weighted NTK with the metric at
+    // h0 (0 when alpha != 1), here for cross-entropy, where the metric depends on h0.
+    const ce = await result(ceDivergeJob);
+    expect(ce.code).toBe(1);
+    const { n, c } = ceDivergeSpec.data;
+    const ntk = computeReferenceResults(ceDivergeSpec, ['ntk']).ntk!;
+    const bound = stableLearningRate(Float64Array.from(ntk.data), new Float64Array(n * c), n, c, 'cross_entropy');
+    expect(ce.stderr).toContain(`try a learning rate below ${bound.toPrecision(3)} (the NTK's stability bound`);
+    expect(existsSync(join(dir, 'diverge_ce.json'))).toBe(false);
   });
 });
 

@@ -601,7 +601,7 @@ def js_number(x):
 def js_precision(x, digits=3):
     """x.toPrecision(digits) as JavaScript writes it."""
     if not math.isfinite(x):
-        return "Infinity" if x > 0 else "NaN"
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
     if x == 0:
         return "0." + "0" * (digits - 1)
     mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
@@ -654,10 +654,12 @@ def probe(theta, d, K0, K0c, pre0, chunk):
 
 
 def stable_lr(theta0, d, chunk):
-    """2n / lambda_max of the metric-weighted kernel at theta0 (GD's stability bound)."""
+    """2n / lambda_max of the metric-weighted kernel at theta0 (GD's stability bound), the metric
+    taken at the model's outputs h0 there: f(theta0) when alpha is exactly 1, else 0 (section 8)."""
     with torch.no_grad():
         f0 = model(theta0, d.x)
-    Gamma = backward_rows(theta0, d.x, metric_seeds(f0), chunk=chunk)
+    h0 = f0 if TRAIN["alpha"] == 1 else torch.zeros_like(f0)
+    Gamma = backward_rows(theta0, d.x, metric_seeds(h0), chunk=chunk)
     top = float(torch.linalg.eigvalsh((Gamma @ Gamma.T).double())[-1])
     return 2 * d.n / top if top > 0 else math.inf
 
