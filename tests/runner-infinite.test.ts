@@ -148,6 +148,8 @@ describe('runner infinite key = float64 reference on random NTK specs', () => {
     const ref = infiniteReference(spec, () => schedule.next());
     const cmp = compareResults({ infinite: got }, { infinite: ref });
     expect(cmp.failures).toEqual([]);
+    // The float64 engine's own `infinite` key (no schedule passed) draws the same batches.
+    expect(compareResults({ infinite: got }, computeReferenceResults(spec, ['infinite'])).failures).toEqual([]);
     // And it differs from full-batch GD (the batches matter).
     const gd = infiniteReference(validateSpec({ ...raw, train: { optimizer: 'gd', lr: 0.3, momentum: 0.8, steps: 20, checkpoints: [0, 3, 20] } }));
     expect(compareResults({ infinite: got }, { infinite: gd }).failures.length).toBeGreaterThan(0);

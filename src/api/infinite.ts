@@ -9,7 +9,6 @@ import type { InfiniteResult } from '../experiment/result';
 import { infinitePlan, infiniteProblem } from '../model/infinite-plan';
 import { infiniteChunk, infiniteKernels, type InfiniteKernelOptions } from '../geometry/infinite-kernels';
 import { infiniteResult } from '../reference/infinite-result';
-import { BatchSchedule } from '../math/training';
 
 export { infiniteProblem };
 
@@ -42,7 +41,5 @@ export async function infiniteKey(ctx: GpuContext, spec: ResolvedSpec, opts: Inf
   const plan = infinitePlan(spec.model);
   const extras = spec.data.nTest > 0 ? [{ x: spec.data.xTest, n: spec.data.nTest }] : [];
   const kernels = await infiniteKernels(ctx, plan, { x: spec.data.x, n: spec.data.n }, extras, opts);
-  const t = spec.train;
-  const schedule = t && t.batchSize < spec.data.n ? new BatchSchedule(spec.data.n, t.batchSize, t.seed) : null;
-  return infiniteResult(spec, kernels, schedule ? () => schedule.next() : undefined) as unknown as InfiniteResult;
+  return infiniteResult(spec, kernels);
 }

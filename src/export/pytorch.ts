@@ -22,14 +22,10 @@ import { planOf, type ModelPlan } from '../model/layout';
 import { requestedKeys, RESULT_KEYS } from '../experiment/keys';
 import { infiniteProblem } from '../model/infinite-plan';
 import type { ResolvedSpec } from '../experiment/types';
+import { UnsupportedError } from '../experiment/errors';
 
-/** A spec the exporter cannot turn into a script (one-line reason). */
-export class ExportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ExportError';
-  }
-}
+/** A valid spec the exporter cannot turn into a script (one-line reason; code `unsupported`). */
+export class ExportError extends UnsupportedError {}
 
 /** The result keys the exported program computes (the runner's, in its order; `infinite` is not exported yet). */
 export const EXPORTED_KEYS = RESULT_KEYS.filter((k) => k !== 'infinite');

@@ -6,7 +6,7 @@
  */
 import { planModel, type ModelPlan } from '../model/layout';
 import { keyApplies, requestedKeys, RESULT_KEYS, type ResultKey } from '../experiment/keys';
-import { matrix, type AnalysisResult, type InfiniteResult, type KfacLayerResult } from '../experiment/result';
+import { matrix, type AnalysisResult, type KfacLayerResult } from '../experiment/result';
 import { spectrumStats } from '../math/spectrum';
 import { eigvalsSym } from '../math/linalg';
 import type { ResolvedSpec } from '../experiment/types';
@@ -139,7 +139,7 @@ export function computeReferenceResults(spec: ResolvedSpec, keys?: Iterable<Resu
         break;
       }
       case 'infinite':
-        r.infinite = infiniteReference(spec) as unknown as InfiniteResult;
+        r.infinite = infiniteReference(spec);
         break;
     }
   }

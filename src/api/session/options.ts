@@ -2,6 +2,7 @@
 import type { SessionOptions } from '../session-types';
 import type { ResolvedSpec } from '../../experiment/types';
 import { closedFormApplies } from '../../math/training';
+import { SpecError } from '../../experiment/errors';
 
 export type ResolvedSessionOptions = Required<SessionOptions>;
 
@@ -12,7 +13,7 @@ export type ResolvedSessionOptions = Required<SessionOptions>;
 export function resolveSessionOptions(opts: SessionOptions = {}, spec?: ResolvedSpec): ResolvedSessionOptions {
   const pos = (v: number | undefined, def: number, name: string, min = 1) => {
     const x = v ?? def;
-    if (!Number.isInteger(x) || x < min) throw new Error(`session option ${name}: expected an integer >= ${min}, found ${x}`);
+    if (!Number.isInteger(x) || x < min) throw new SpecError(`session option ${name}`, `an integer >= ${min}`, String(x));
     return x;
   };
   return {
