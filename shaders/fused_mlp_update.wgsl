@@ -8,7 +8,7 @@
 //   delta   -= lr u;  theta = theta0 + delta    (the displacement and the kept-current theta)
 //   flag     = min(flag, step) if delta is non-finite   (first non-finite step; exponent bits)
 //
-// for every parameter of every layer, in the [W | b] layout of src/nn/layout.ts. The seeds of the
+// for every parameter of every layer, in the [W | b] layout of src/model/layout.ts. The seeds of the
 // step kernel already carry 1/(rows alpha), so g is the gradient of L(h)/alpha^2. A~ comes from
 // scratch (actual model) or, for the linearized model, from the statics at theta0 (gathered by
 // the batch's example indices), both in `work`, so one loop serves both models (JIT time grows

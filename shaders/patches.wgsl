@@ -9,7 +9,7 @@
 //                  x = tx*s + kj - pad of dP[r, t, (c, ki, kj)]                     (R x C x H x W)
 //                  The adjoint of im2col's weight part (a gather: deterministic, no atomics).
 //                  Written at dst[dstOffset + e], so large batches can be processed in row chunks.
-// m = fanIn + 1. wMul / bMul are 1 for the standard parameterization (see src/nn/layout.ts).
+// m = fanIn + 1. wMul / bMul are 1 for the standard parameterization (see src/model/layout.ts).
 // All entries are 1-D over the output elements, 256 invocations per workgroup, (x, y) grid.
 
 struct Params {

@@ -7,15 +7,6 @@ import type { MetricEvent, SessionInfo } from '../api/session-types';
 
 const f = (x: number | null | undefined, d = 4) => (x === null || x === undefined ? '—' : Number.isFinite(x) ? x.toFixed(d) : String(x));
 
-/** The first event at which a model's training loss is at or below `level`. */
-export function firstBelow(events: MetricEvent[], kind: 'actual' | 'linearized', level: number): MetricEvent | null {
-  for (const e of events) {
-    const m = e[kind];
-    if (m && m.loss <= level) return e;
-  }
-  return null;
-}
-
 /**
  * Per-group losses of a model at the moment its mean training loss crossed `level`,
  * interpolated linearly (in the mean loss) between the two events around the crossing, as Lazy

@@ -26,7 +26,7 @@
  * few seconds and is far more accurate than float32 for the ill-conditioned F + l I that small
  * dampings give; the GPU side (the products) stays float32.
  */
-import { TangentError } from '../experiment/errors';
+import { TangentError, UnsupportedError } from '../experiment/errors';
 import type { GpuContext } from '../gpu/context';
 import type { Tensor } from '../gpu/tensor';
 import type { ParamLayerPlan } from '../model/layout';
@@ -42,9 +42,9 @@ import type { FisherSource } from './source';
 export type FisherKind = 'dense' | 'diag' | 'block-diag' | 'kfac' | 'ekfac' | 'implicit' | 'low-rank';
 
 /** An operation this representation cannot provide (never a silently wrong answer). */
-export class UnsupportedOperationError extends TangentError {
+export class UnsupportedOperationError extends UnsupportedError {
   constructor(kind: FisherKind, op: string, why: string) {
-    super('unsupported', `${kind} Fisher: ${op} is not supported (${why})`);
+    super(`${kind} Fisher: ${op} is not supported (${why})`);
   }
 }
 

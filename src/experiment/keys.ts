@@ -1,6 +1,6 @@
 /**
  * The result keys of the runner (top level of the result JSON, in the fixture README's order).
- * A spec's `compute` lists some of them; src/api/keys.ts says what each needs and computes.
+ * A spec's `compute` lists some of them; `STATIC_KEYS` in src/api/analyze.ts says what each needs and computes.
  */
 export const RESULT_KEYS = [
   'theta',
@@ -25,8 +25,6 @@ export const RESULT_KEYS = [
   'infinite',
 ] as const;
 export type ResultKey = (typeof RESULT_KEYS)[number];
-
-export const isResultKey = (k: unknown): k is ResultKey => (RESULT_KEYS as readonly unknown[]).includes(k);
 
 /** What a spec must hold for a key to apply at all (README "File format"). */
 export const KEY_NEEDS: { readonly [K in ResultKey]?: 'test data' | 'a train section' } = {

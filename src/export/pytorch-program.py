@@ -85,7 +85,7 @@ def prod(values):
 
 
 def plan_model(input_shape, layers, parameterization, sigma_w, sigma_b):
-    """Shapes and parameter offsets of every layer (the lab's src/nn/layout.ts).
+    """Shapes and parameter offsets of every layer (the lab's src/model/layout.ts).
 
     Parametrized layer l owns theta[offset : offset + size], its augmented matrix [W_flat | b]
     of shape (out, fan_in + 1) flattened row-major; conv weights are flattened in (cin, kh, kw)
@@ -182,7 +182,7 @@ def model(theta, x, record=None):
 
 
 def init_theta(scheme, seed, gain):
-    """Seeded theta0 drawn as the lab draws it (src/nn/init.ts), layer by layer, row by row in
+    """Seeded theta0 drawn as the lab draws it (src/model/init.ts), layer by layer, row by row in
     the [W | b] layout, from one xoshiro128** stream: "standard" is U(-1/sqrt(fan_in),
     1/sqrt(fan_in)) (weights times gain), "ntk" is N(0, 1) (weights times gain)."""
     rng = Rng(seed)
@@ -542,7 +542,7 @@ class Rng:
 
 
 class BatchSchedule:
-    """The lab's minibatch order (src/dynamics/trainer.ts): a seeded permutation per epoch,
+    """The lab's minibatch order (BatchSchedule, src/math/training.ts): a seeded permutation per epoch,
     batches taken in order, the last one of an epoch possibly short; full batch when
     batch_size >= n. Both models see the same batches."""
 

@@ -197,12 +197,6 @@ export function recordKernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentT
   });
 }
 
-/** The four alignments of one full kernel K (nc x nc), with one readback. */
-export async function kernelAlignments(ctx: GpuContext, K: Tensor, t: AlignmentTargets, which: { traced: boolean; full: boolean }, Kc?: Tensor): Promise<KernelAlignments> {
-  const [a] = await readPending<[KernelAlignments]>(ctx, [recordKernelAlignments(ctx, K, t, which, Kc)]);
-  return a;
-}
-
 /**
  * Record every alignment of fixture README sections 7 and 9 of a kernel and of each layer's
  * kernel, the centered ones from the kernels of the centered Jacobian when given.

@@ -11,7 +11,7 @@
  * tensors stay the Trainer's, in the layout of layout.ts, and are rewritten by every update.
  */
 import { grid, type GpuContext } from '../gpu/context';
-import { kernel, type KernelDescriptor } from '../gpu/kernel';
+import { kernel } from '../gpu/kernel';
 import type { Tensor } from '../gpu/tensor';
 import { ACT_CODE, activationGradMul, fill } from '../ops/elementwise';
 import type { LossKind } from '../experiment/types';

@@ -1,7 +1,7 @@
 /**
  * Wrappers of shaders/conv_fused.wgsl: a conv2d layer's forward pass (im2col + product + bias +
  * activation), the backward pass to its input (product with W + col2im) and its JVP, one dispatch
- * each. Layouts as in ops/patches.ts and nn/layout.ts.
+ * each. Layouts as in ops/patches.ts and model/layout.ts.
  */
 import type { GpuContext } from '../gpu/context';
 import { kernel } from '../gpu/kernel';

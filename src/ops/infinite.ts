@@ -1,6 +1,7 @@
 /**
  * Wrappers of shaders/infinite_maps.wgsl and shaders/infinite_act.wgsl: the steps of the
- * infinite-width recursion on a chunk of B example pairs (maps [B][P][P], float32). The float64
+ * infinite-width recursion on a chunk of B example pairs (maps [B][P][row], float32: per
+ * position, its partners in the stage's `StageBox`, src/model/infinite-plan.ts). The float64
  * twins are the functions of the same names in src/reference/infinite.ts.
  */
 import type { GpuContext } from '../gpu/context';
@@ -10,6 +11,7 @@ import type { Activation } from '../experiment/types';
 import { fullBox, type InfiniteOp, type StageBox } from '../model/infinite-plan';
 import { DEFAULT_RULE, type QuadratureRule } from '../math/infinite-quadrature';
 import { need, run1d } from './dispatch';
+import { ACT_CODE } from './elementwise';
 
 type ConvOp = Extract<InfiniteOp, { kind: 'conv' }>;
 type PoolOp = Extract<InfiniteOp, { kind: 'pool' }>;
@@ -165,7 +167,7 @@ export function infActivation(
   for (let offset = 0; offset < total; offset += perDispatch) {
     const count = Math.min(perDispatch, total - offset);
     run1d(ctx, smooth ? INF_QUADRATURE : INF_RELU, {
-      constants: smooth ? { ...layout, ACT: act === 'tanh' ? 1 : 3 } : layout,
+      constants: smooth ? { ...layout, ACT: ACT_CODE[act] } : layout,
       total: count,
       inputs: [pairs, vars],
       outputs: [K, T],

@@ -2,7 +2,7 @@
  * Infinite-width kernels in float64 (fixture README section 13): the NNGP and the NTK of the
  * infinite-width limit of an NTK-parameterized network (Jacot et al. 2018; Lee et al. 2019;
  * Arora et al. 2019 for the CNTK), with the conventions of Neural Tangents' stax. The float64
- * twin of src/infinite/kernels.ts (shaders/infinite_maps.wgsl, shaders/infinite_act.wgsl): the
+ * twin of src/geometry/infinite-kernels.ts (shaders/infinite_maps.wgsl, shaders/infinite_act.wgsl): the
  * same plan, the same per-pair algorithm, the same activation rules, so the GPU is tested
  * against it operation by operation.
  *

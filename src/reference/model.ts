@@ -13,7 +13,7 @@
  * the same order as `flatten` and as `relu_sign_similarity` (README section 11).
  */
 import type { ModelPlan, ParamLayerPlan, ConvPlan } from '../model/layout';
-import type { Activation, LossKind } from '../experiment/types';
+import type { Activation } from '../experiment/types';
 
 /** What a forward pass keeps for backprop, Jacobians, KFAC and the JVP. */
 export interface Forward {

@@ -1,7 +1,7 @@
 /**
  * An independent high-accuracy integrator for the quadrature tests: adaptive Gauss-Kronrod
  * (G7/K15) on intervals, nested for the 2-D Gaussian expectations. Slow and simple: it shares
- * no code and no change of variables with src/reference/infinite-quadrature.ts.
+ * no code and no change of variables with src/math/infinite-quadrature.ts.
  */
 import { activationAndSlope, whiten, type SmoothActivation } from '../../src/math/infinite-quadrature';
 

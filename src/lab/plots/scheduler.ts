@@ -47,7 +47,7 @@ export class RenderScheduler {
     this.kick();
   }
 
-  /** Ask for a frame if there is work. */
+  /** The pending timer of `waitForBudget` (null: none). */
   private budgetTimer: ReturnType<typeof setTimeout> | null = null;
 
   /** Come back when the draw budget allows the next draw (one timer at a time). */
@@ -59,6 +59,7 @@ export class RenderScheduler {
     }, Math.max(1, Math.min(1000, this.nextDraw - now)));
   }
 
+  /** Ask for a frame if there is work. */
   kick(): void {
     // Not training (paused, done): no budget, draw what is waiting now.
     if (!this.training && this.budgetTimer !== null) {
