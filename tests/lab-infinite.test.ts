@@ -218,7 +218,7 @@ describe('the infinite-width network in the lab', () => {
     const [init, last, ref] = fig.data;
     expect(init.x).toEqual(WIDTHS);
     expect(init.y).toEqual(WIDTHS.map((w) => distance(w, 0)));
-    expect(init.name).toBe('at θ₀ (slope -0.50)');
+    expect(init.name).toBe('at θ₀ (slope −0.50)');
     expect(last.name).toBe('last probe (step 30)');
     expect(last.y).toEqual(WIDTHS.map((w) => distance(w, 30)));
     expect(ref.name).toBe('∝ 1/√width');

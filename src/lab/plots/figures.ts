@@ -631,7 +631,7 @@ const ntkWidth: FigureDef = {
         mode: 'lines+markers',
         x,
         y: pts.map((p) => plotValue(p.first)),
-        name: `at θ₀${slope !== null ? ` (slope ${slope.toFixed(2)})` : ''}`,
+        name: `at θ₀${slope !== null ? ` (slope ${slope.toFixed(2).replace('-', '−')})` : ''}`,
         line: { color: PALETTE[0], dash: 'solid', width: 2 },
         marker: marker(PALETTE[0], 'circle'),
         hovertemplate: 'width %{x}, at θ₀: %{y:.3g}<extra></extra>',
