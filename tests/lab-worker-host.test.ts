@@ -278,6 +278,10 @@ describe('worker host: loads and backends', () => {
     // the runs were created on the CPU; the GPU only ran its timing session
     expect(cpu.sessions.at(-1)!.disposed).toBe(false);
     expect(gpu.sessions.every((s) => s.disposed)).toBe(true);
+    // timing sessions skip the infinite-width network's one-off kernels; the runs have it
+    expect(gpu.sessions[0].opts.infinite).toBe(false);
+    expect(cpu.sessions[0].opts.infinite).toBe(false);
+    expect(cpu.sessions.at(-1)!.opts.infinite).toBe(true);
     // a new learning rate is the same size: no second timing
     h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000, lr: 0.05 })), autoplay: false, loadId: 2 });
     await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'paused', 'loaded again');

@@ -41,10 +41,12 @@ const now = () => performance.now();
 /**
  * Steps per second of `spec` on `backend` as the lab runs it: one warm-up step (pipelines,
  * buffers, the step-0 event), then chunks ending on metric steps (as the play loop advances, so
- * the metric events are included at their cadence) for about `budgetMs`.
+ * the metric events are included at their cadence) for about `budgetMs`. Without the
+ * infinite-width network: its kernels are computed once at creation (not a per-step cost, and the
+ * same float64 function-space step on either engine), so timing would only pay for them twice.
  */
 export async function measureRate(backend: TimedBackend, spec: ResolvedSpec, opts: LabSessionOptions, budgetMs = TIMING_BUDGET_MS): Promise<Rate> {
-  const session = await backend.createSession(spec, opts);
+  const session = await backend.createSession(spec, { ...opts, infinite: false });
   try {
     const total = spec.train?.steps ?? 0;
     const every = Math.max(1, opts.metricsEvery ?? 10);

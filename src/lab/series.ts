@@ -17,14 +17,22 @@ export const COLUMNS = [
   'loss.linearizedTest',
   'loss.closedForm',
   'loss.closedFormTest',
+  'loss.infinite',
+  'loss.infiniteTest',
   'acc.actual',
   'acc.actualTest',
   'acc.linearized',
   'acc.linearizedTest',
+  'acc.infinite',
+  'acc.infiniteTest',
   'dist.actual',
   'dist.linearized',
   'gap.train',
   'gap.test',
+  'gapInf.actual',
+  'gapInf.actualTest',
+  'gapInf.linearized',
+  'gapInf.linearizedTest',
   'align.ntk_centered',
   'align.ntk_uncentered',
   'align.centered',
@@ -34,6 +42,7 @@ export const COLUMNS = [
   'sim',
   'simCentered',
   'relu',
+  'ntkDistInf',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
@@ -59,11 +68,10 @@ export interface Series {
 
 /**
  * The models a session trains or predicts, and their columns: the headline numbers, the loss
- * plot and the CSV read this table, so a further model (e.g. an infinite-width kernel) is one
- * more entry here and in `row`.
+ * plot and the CSV read this table, so a further model is one more entry here and in `row`.
  */
 export interface ModelColumns {
-  id: 'actual' | 'linearized' | 'closedForm';
+  id: 'actual' | 'linearized' | 'closedForm' | 'infinite';
   label: string;
   loss: Column;
   lossTest: Column;
@@ -72,12 +80,17 @@ export interface ModelColumns {
   dist: Column | null;
   /** Line style of this model in every plot. */
   dash: string;
+  /** Line style of its test loss (null: no test line drawn). */
+  testDash: string | null;
 }
 
 export const MODELS: readonly ModelColumns[] = [
-  { id: 'actual', label: 'actual', loss: 'loss.actual', lossTest: 'loss.actualTest', acc: 'acc.actual', accTest: 'acc.actualTest', dist: 'dist.actual', dash: 'solid' },
-  { id: 'linearized', label: 'linearized', loss: 'loss.linearized', lossTest: 'loss.linearizedTest', acc: 'acc.linearized', accTest: 'acc.linearizedTest', dist: 'dist.linearized', dash: 'dash' },
-  { id: 'closedForm', label: 'closed form', loss: 'loss.closedForm', lossTest: 'loss.closedFormTest', acc: null, accTest: null, dist: null, dash: 'dashdot' },
+  { id: 'actual', label: 'actual', loss: 'loss.actual', lossTest: 'loss.actualTest', acc: 'acc.actual', accTest: 'acc.actualTest', dist: 'dist.actual', dash: 'solid', testDash: 'dot' },
+  { id: 'linearized', label: 'linearized', loss: 'loss.linearized', lossTest: 'loss.linearizedTest', acc: 'acc.linearized', accTest: 'acc.linearizedTest', dist: 'dist.linearized', dash: 'dash', testDash: 'longdashdot' },
+  { id: 'closedForm', label: 'closed form', loss: 'loss.closedForm', lossTest: 'loss.closedFormTest', acc: null, accTest: null, dist: null, dash: 'dashdot', testDash: null },
+  // The infinite-width network (NTK-parameterized models with an infinite-width limit): the mean
+  // predictor of the limit, trained in function space from h = 0 (no parameters: no distance).
+  { id: 'infinite', label: 'infinite width', loss: 'loss.infinite', lossTest: 'loss.infiniteTest', acc: 'acc.infinite', accTest: 'acc.infiniteTest', dist: null, dash: 'longdash', testDash: '8px,3px,2px,3px,2px,3px' },
 ];
 
 export function emptySeries(): Series {
@@ -102,14 +115,22 @@ function row(e: MetricEvent): Record<Column, number | null> {
     'loss.linearizedTest': fin(m(e.linearized)?.lossTest),
     'loss.closedForm': fin(m(e.closedForm)?.loss),
     'loss.closedFormTest': fin(m(e.closedForm)?.lossTest),
+    'loss.infinite': fin(m(e.infinite)?.loss),
+    'loss.infiniteTest': fin(m(e.infinite)?.lossTest),
     'acc.actual': fin(e.actual.accuracy),
     'acc.actualTest': fin(e.actual.accuracyTest),
     'acc.linearized': fin(m(e.linearized)?.accuracy),
     'acc.linearizedTest': fin(m(e.linearized)?.accuracyTest),
+    'acc.infinite': fin(m(e.infinite)?.accuracy),
+    'acc.infiniteTest': fin(m(e.infinite)?.accuracyTest),
     'dist.actual': fin(e.actual.paramDistance),
     'dist.linearized': fin(m(e.linearized)?.paramDistance),
     'gap.train': fin(e.gap?.train),
     'gap.test': fin(e.gap?.test),
+    'gapInf.actual': fin(e.gapToInfinite?.actual.train),
+    'gapInf.actualTest': fin(e.gapToInfinite?.actual.test),
+    'gapInf.linearized': fin(e.gapToInfinite?.linearized?.train),
+    'gapInf.linearizedTest': fin(e.gapToInfinite?.linearized?.test),
     'align.ntk_centered': fin(a?.ntk_centered),
     'align.ntk_uncentered': fin(a?.ntk_uncentered),
     'align.centered': fin(a?.centered),
@@ -119,6 +140,7 @@ function row(e: MetricEvent): Record<Column, number | null> {
     sim: fin(e.movement?.ntkSimilarityToInit),
     simCentered: fin(e.movement?.ntkSimilarityToInitCentered),
     relu: fin(e.movement?.reluSignSimilarity),
+    ntkDistInf: fin(e.movement?.ntkDistanceToInfinite),
   };
 }
 

@@ -163,15 +163,43 @@ export interface WiderIsLazier {
   similarity: number[];
   gap: number[];
   relMovement: number[];
+  /** Relative distance ||K − Θ⊗I||_F / ||Θ⊗I||_F of the empirical NTK from the analytic one, at θ0 and at the last probe. */
+  distanceInit: number[];
+  distanceLast: number[];
+  /** Least-squares slope of log distanceInit against log width (1/√width: −0.5). */
+  slopeInit: number;
+  /** Training loss at the last event: each run's, and the infinite-width network's (the same in every run). */
+  finalLoss: number[];
+  infiniteLoss: number;
 }
 
+/** Least-squares slope of log y against log x. */
+export function logLogSlope(x: number[], y: number[]): number {
+  const lx = x.map(Math.log);
+  const ly = y.map(Math.log);
+  const mx = lx.reduce((a, b) => a + b, 0) / lx.length;
+  const my = ly.reduce((a, b) => a + b, 0) / ly.length;
+  const sxy = lx.reduce((a, v, i) => a + (v - mx) * (ly[i] - my), 0);
+  const sxx = lx.reduce((a, v) => a + (v - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+/** Wider is lazier: runs "width 16", "width 256", "width 4096" (any widths, in order). */
 export function widerIsLazier(runs: Runs): WiderIsLazier {
   const widths = [...runs.keys()];
+  const distanceInit = widths.map((w) => first(run(runs, w), 'ntkDistInf'));
+  const infinite = widths.map((w) => last(run(runs, w), 'loss.infinite'));
+  if (infinite.some((v) => v !== infinite[0])) throw new Error(`the infinite-width network differs between the runs: ${infinite.join(', ')}`);
   return {
     widths,
     similarity: widths.map((w) => last(run(runs, w), 'sim')),
     gap: widths.map((w) => last(run(runs, w), 'gap.train')),
     relMovement: widths.map((w) => last(run(runs, w), 'reldist.actual')),
+    distanceInit,
+    distanceLast: widths.map((w) => last(run(runs, w), 'ntkDistInf')),
+    slopeInit: logLogSlope(widths.map((w) => Number(w.replace(/^width /, ''))), distanceInit),
+    finalLoss: widths.map((w) => last(run(runs, w), 'loss.actual')),
+    infiniteLoss: infinite[0],
   };
 }
 

@@ -116,13 +116,27 @@ describe(`presets make their point (${FULL ? 'full size' : 'reduced size'}) on t
     await page.context().close();
   }, 900_000);
 
-  it('Wider is lazier: kernel movement, function-space gap and relative parameter movement all shrink with width', async () => {
+  it('Wider is lazier: kernel movement, function-space gap and relative parameter movement all shrink with width; the NTK approaches Θ and the loss the infinite-width one', async () => {
     const { csv, page, seconds, backend } = await runPreset('wider-is-lazier');
     const c = widerIsLazier(parseMetricsCsv(csv));
     timings['wider-is-lazier'] = { seconds, backend, claim: c };
     expect(increasing(c.similarity)).toBe(true);
     expect(decreasing(c.gap)).toBe(true);
     expect(decreasing(c.relMovement)).toBe(true);
+    // the empirical NTK at θ₀ approaches the analytic Θ with width, roughly as a power of it
+    // (measured slope −0.36 over 16 / 256 / 4096, one seed each; 1/√width would be −0.5)
+    expect(decreasing(c.distanceInit)).toBe(true);
+    expect(c.slopeInit).toBeGreaterThan(-0.75);
+    expect(c.slopeInit).toBeLessThan(-0.25);
+    // the widest network's training loss ends closer to the infinite-width network's than the narrowest's
+    expect(Math.abs(c.finalLoss.at(-1)! - c.infiniteLoss)).toBeLessThan(Math.abs(c.finalLoss[0] - c.infiniteLoss));
+    // the figures: the distance against width is drawn, the loss plot has the infinite-width line
+    await page.locator('[data-testid=plot-ntk_width]').scrollIntoViewIfNeeded();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=plot-ntk_width]')?.getAttribute('data-points') ?? 0) >= 6, null, { timeout: 30_000 });
+    await page.locator('[data-testid=plot-loss]').scrollIntoViewIfNeeded();
+    const legend = await page.$$eval('[data-testid=plot-loss] .legendtext', (ts) => ts.map((t) => t.textContent));
+    expect(legend).toEqual(expect.arrayContaining(['width 16', 'width 4096', 'infinite width']));
+    await page.locator('[data-testid=card-ntk_width]').screenshot({ path: resolve(OUT, `preset-wider-is-lazier-ntk-width${FULL ? '-full' : ''}.png`) });
     await page.context().close();
   }, 900_000);
 

@@ -8,16 +8,56 @@
  *
  * It exists when the spec has an infinite-width limit the runner can follow
  * (`infiniteProblem` null: NTK parameterization, a linear last layer, gd or sgd without weight
- * decay); otherwise `reason` says why not.
+ * decay) and its kernels are affordable at session creation (`infiniteWork` within
+ * `INFINITE_WORK_BUDGET`, and no device limit exceeded); otherwise `reason` says why not, and the
+ * session trains the other two models as usual.
  */
 import type { ResolvedSpec } from '../../experiment/types';
-import { infiniteProblem, type InputSet } from '../../model/infinite-plan';
+import { LimitError } from '../../experiment/errors';
+import { infinitePlan, infiniteProblem, positionsAfter, type InfinitePlan, type InputSet } from '../../model/infinite-plan';
 import { FunctionSpacePredictor } from '../../math/function-space';
 import { ntkRelativeDistance } from '../../math/kernel-distance';
 import { eigvalsSym } from '../../math/linalg';
 import { BatchSchedule, mean, perExampleLosses, type Targets } from '../../math/training';
 import type { DynamicsBackend, Evaluation } from '../../dynamics/backend';
 import type { Grid } from './grid';
+
+/**
+ * Cost of the analytic kernels a session needs, in map entries: every example pair (the self pair
+ * of each training, test and grid input, the training pairs i < j, and every (extra, training)
+ * pair) times the entries of the P x P maps its recursion passes through: C P^2 for the input
+ * map, P_i^2 after each op, plus a per-op constant (25) for the work that does not scale with the
+ * maps (activations, allocations). It counts full maps, the float64 twin's layout, although the
+ * GPU computes only the band later layers read (`neededBoxes`), so it is an upper bound that does
+ * not depend on the engine. A CNN's (n H W)^2 maps make it grow with the fourth power of the image
+ * side; an MLP's maps are 1 x 1.
+ *
+ * Measured 2026-12-02 on one core of the shared 2-core dev machine: the float64 twin takes
+ * 7-21 ns per entry (MLPs 7-10, 8x8 and 14x14 relu CNNs with pooling 19-21), the WGSL kernels on
+ * lavapipe 3-13 ns.
+ */
+export function infiniteWork(plan: InfinitePlan, n: number, extraRows: number): number {
+  const p0 = plan.h * plan.w;
+  let perPair = plan.channels * p0 * p0;
+  plan.ops.forEach((_, i) => {
+    const p = positionsAfter(plan, i);
+    perPair += p * p + 25;
+  });
+  const pairs = n + extraRows + (n * (n - 1)) / 2 + extraRows * n;
+  return pairs * perPair;
+}
+
+/**
+ * Largest `infiniteWork` a session computes at creation: about 4 s of the float64 twin on one
+ * core (measured above), so a live session (the lab re-creates its runs after every edit) never
+ * waits long for its third model. An MLP on the lab's largest data (2,000 training and 2,000 test
+ * points and a 32 x 32 grid) needs ~6e8 and is refused; the default 8 x 8 digits CNN with 200
+ * training and 100 test images needs 3.4e8 and is refused; with 100 training images 1.3e8. Beyond
+ * it the network is left out with the reason (the runner's `infinite` key has no such budget).
+ */
+export const INFINITE_WORK_BUDGET = 2e8;
+
+const sci = (v: number) => v.toExponential(1).replace('e+', 'e');
 
 export class InfiniteNetwork {
   private constructor(
@@ -38,7 +78,7 @@ export class InfiniteNetwork {
   static async create(
     backend: DynamicsBackend,
     spec: ResolvedSpec,
-    opts: { probeExamples: number; grid: Grid | null; topEigenvalues: number },
+    opts: { probeExamples: number; grid: Grid | null; topEigenvalues: number; workBudget?: number },
   ): Promise<{ network: InfiniteNetwork | null; reason: string | null }> {
     const problem = infiniteProblem(spec);
     if (problem) return { network: null, reason: problem.message };
@@ -55,7 +95,24 @@ export class InfiniteNetwork {
       split.grid = extras.length;
       extras.push({ x: Float64Array.from(opts.grid.points), n: opts.grid.size * opts.grid.size });
     }
-    const kernels = await backend.infiniteKernels(extras);
+    // Too costly for a live session, or beyond a device limit: the session runs without its third
+    // model and says why (a hang or a failed session would cost the other two models too).
+    const rows = extras.reduce((a, e) => a + e.n, 0);
+    const work = infiniteWork(infinitePlan(spec.model), d.n, rows);
+    const budget = opts.workBudget ?? INFINITE_WORK_BUDGET;
+    if (work > budget) {
+      return {
+        network: null,
+        reason: `its kernels are too costly to compute live: ${sci(work)} map entries for ${d.n} training and ${rows} other inputs, above the session's budget of ${sci(budget)} (use fewer examples or smaller images)`,
+      };
+    }
+    let kernels: Awaited<ReturnType<DynamicsBackend['infiniteKernels']>>;
+    try {
+      kernels = await backend.infiniteKernels(extras);
+    } catch (e) {
+      if (e instanceof LimitError) return { network: null, reason: `its kernels exceed a device limit: ${e.message}` };
+      throw e;
+    }
     const predictor = new FunctionSpacePredictor({
       loss: spec.loss,
       ntk: kernels.ntk,

@@ -23,8 +23,8 @@ export function sessionOptionsFor(spec: ResolvedSpec, metrics: LabMetrics = {}):
     linearized: true,
     closedForm: spec.loss === 'mse',
     perExampleLoss: false,
-    // The infinite-width network (issue 11) has no lab plots yet: not computed until they come
-    // (series.ts's MODELS table and the figures then pick it up as one more model).
-    infinite: false,
+    // The infinite-width network (issue 11): on wherever the spec has an infinite-width limit
+    // and its kernels fit the session's work budget; otherwise SessionInfo.infiniteReason says why.
+    infinite: true,
   };
 }

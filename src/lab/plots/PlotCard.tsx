@@ -45,6 +45,7 @@ export function PlotCard({ def }: { def: FigureDef }) {
   const store = useLabStore();
   const applies = useLab((s) => (def.applies ? def.applies(s) : true));
   const emptyText = useLab((s) => def.empty(s));
+  const note = useLab((s) => (def.note ? def.note(s) : null));
   const narrow = useNarrow();
   const host = useRef<HTMLDivElement>(null);
   const [empty, setEmpty] = useState(true);
@@ -188,6 +189,11 @@ export function PlotCard({ def }: { def: FigureDef }) {
           </p>
         ) : null}
       </div>
+      {note && !empty ? (
+        <p className="plot-note muted small-text" data-testid={`note-${def.id}`}>
+          {note}
+        </p>
+      ) : null}
     </section>
   );
 }

@@ -41,6 +41,8 @@ export interface FigureDef {
   applies?(s: LabState): boolean;
   deps(s: LabState): string;
   build(s: LabState, theme: Theme, view?: FigureView): Fig | null;
+  /** A one-line note shown under the plot (null: none), e.g. why a model is missing. */
+  note?(s: LabState): string | null;
 }
 
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9'];
@@ -204,10 +206,10 @@ interface Quantity {
  * coincides across runs (e.g. the linearized model, identical for every α) shows every run's
  * colour as nested stripes instead of one line hiding the other.
  */
-function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: boolean; x?: Column; complement?: boolean } = {}): Trace[] {
+function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: boolean; x?: Column; complement?: boolean; shared?: Column[] } = {}): Trace[] {
   const many = s.runs.length > 1;
   const used = new Set<number>();
-  const traces = s.runs.flatMap((r, i) =>
+  let traces = s.runs.flatMap((r, i) =>
     compact(
       specs.map((q, k) => {
         const stagger = many && k > 0 ? 1.2 * (s.runs.length - 1 - i) : 0;
@@ -233,10 +235,25 @@ function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: bo
     for (const t of traces) delete t.quantity;
     return traces;
   }
+  // A shared quantity that is the same in every run (the infinite-width network does not depend
+  // on the width or on α) is drawn once, in the grey of its line-style key, not as one stripe per run.
+  for (const col of o.shared ?? []) {
+    const keep = sharedRun(s, col);
+    if (!keep) continue;
+    traces = traces.filter((t) => t.quantity !== col || t.legendgroup === keep.id);
+    const t = traces.find((x) => x.quantity === col);
+    const q = specs.find((x) => x.col === col)!;
+    if (!t) continue;
+    t.line = { ...(t.line as object), color: colors[theme].key, width: q.width ?? 2 };
+    t.opacity = q.opacity ?? 1;
+    t.legendgroup = `shared:${col}`;
+    t.hovertemplate = `${q.name} (every run): %{y:.4g} at %{x}<extra></extra>`;
+  }
   // One legend entry per run (its first quantity), then the line styles in use.
   for (const t of traces) t.showlegend = false;
   const seen = new Set<string>();
   for (const t of traces) {
+    if ((t.legendgroup as string).startsWith('shared:')) continue;
     if (!seen.has(t.legendgroup as string)) {
       seen.add(t.legendgroup as string);
       t.showlegend = true;
@@ -251,6 +268,35 @@ function perRun(s: LabState, theme: Theme, specs: Quantity[], o: { positive?: bo
   const ordered = [...traces.filter((t) => !isFirst(t)), ...traces.filter(isFirst)];
   for (const t of ordered) delete t.quantity;
   return [...ordered, ...(styles.length > 1 ? styleKey(theme, styles) : []).map((t, j) => ({ ...t, legendrank: 2000 + j }))];
+}
+
+/**
+ * The run whose `col` stands for every run's, when at least two runs have it and they agree at
+ * every step they share (runs advance in turn, so one may be a chunk ahead): the one with the
+ * most points. Null when the values differ anywhere, or fewer than two runs have them.
+ */
+export function sharedRun(s: LabState, col: Column): RunState | null {
+  const withData = s.runs.filter((r) => r.series.cols[col].some((v) => v !== null));
+  if (withData.length < 2) return null;
+  const byStep = (r: RunState) => {
+    const m = new Map<number, number>();
+    r.series.cols[col].forEach((v, i) => v !== null && m.set(r.series.cols.step[i] as number, v));
+    return m;
+  };
+  const maps = withData.map(byStep);
+  for (const m of maps.slice(1)) {
+    let common = 0;
+    for (const [t, v] of m) {
+      const u = maps[0].get(t);
+      if (u === undefined) continue;
+      common++;
+      if (Math.abs(u - v) > 1e-9 * Math.max(Math.abs(u), Math.abs(v), 1e-300)) return null;
+    }
+    if (common === 0) return null;
+  }
+  let best = 0;
+  maps.forEach((m, i) => (m.size > maps[best].size ? (best = i) : 0));
+  return withData[best];
 }
 
 const compact = (ts: (Trace | null)[]): Trace[] => ts.filter((t): t is Trace => t !== null);
@@ -297,19 +343,33 @@ function trainingEmpty(s: LabState): string {
 
 const lossStyles = (s: LabState): Quantity[] => [
   ...MODELS.map((m) => ({ col: m.loss, name: m.label, dash: m.dash, width: m.id === 'closedForm' ? 1.5 : 2 })),
-  ...MODELS.filter((m) => m.id !== 'closedForm').map((m) => ({ col: m.lossTest, name: `${m.label} (test)`, dash: m.id === 'actual' ? 'dot' : 'longdashdot', width: 1.5, opacity: 0.75 })),
+  ...MODELS.filter((m) => m.testDash !== null).map((m) => ({ col: m.lossTest, name: `${m.label} (test)`, dash: m.testDash!, width: 1.5, opacity: 0.75 })),
 ].filter((q) => s.runs.some((r) => r.series.cols[q.col].some((v) => v !== null)));
+
+/**
+ * Why runs have no infinite-width network (SessionInfo.infiniteReason), one line: a standard
+ * parameterization, a non-linear last layer, an optimizer without a function-space form, or
+ * kernels too costly for a live session. Null when every run that reported has one.
+ */
+export function infiniteNote(s: LabState): string | null {
+  const missing = s.runs.filter((r) => r.info && !r.info.infinite && r.info.infiniteReason);
+  if (!missing.length) return null;
+  const reasons = [...new Set(missing.map((r) => r.info!.infiniteReason!))];
+  if (reasons.length === 1 && missing.length === s.runs.length) return `No infinite-width network: ${reasons[0]}.`;
+  return `No infinite-width network for ${missing.map((r) => `${r.label} (${r.info!.infiniteReason})`).join('; ')}.`;
+}
 
 const loss: FigureDef = {
   id: 'loss',
-  title: 'Loss: actual, linearized, closed form',
-  tip: 'Mean loss L = (1/n) Σᵢ ℓ(h(xᵢ), yᵢ) of the actual network, of its linearization f₀ + J₀(θ − θ₀), and (mse) of the closed-form lazy prediction Y + (I − ηK/n)ᵗ(h₀ − Y); thinner dotted lines are test losses.',
+  title: 'Loss: actual, linearized, closed form, infinite width',
+  tip: 'Mean loss L = (1/n) Σᵢ ℓ(h(xᵢ), yᵢ) of the actual network, of its linearization f₀ + J₀(θ − θ₀), (mse) of the closed-form lazy prediction Y + (I − ηK/n)ᵗ(h₀ − Y), and, for an NTK-parameterized network with an infinite-width limit, of the infinite-width network: h trained in function space with the analytic NTK Θ from h = 0, same learning rate, batches and momentum (one grey line when it is the same for every run); thinner lines are test losses.',
   empty: trainingEmpty,
   wide: true,
   deps: (s) => runKey(s),
+  note: infiniteNote,
   build(s, theme) {
     if (!hasData(s)) return null;
-    const data = perRun(s, theme, lossStyles(s), { positive: true });
+    const data = perRun(s, theme, lossStyles(s), { positive: true, shared: ['loss.infinite', 'loss.infiniteTest'] });
     if (!data.length) return null;
     return tidy({ data, layout: baseLayout(theme, { x: 'step', y: 'loss', ylog: true }) });
   },
@@ -317,15 +377,25 @@ const loss: FigureDef = {
 
 const gap: FigureDef = {
   id: 'gap',
-  title: 'Function-space gap',
-  tip: 'Distance between the actual and the linearized model in function space: RMS over examples and outputs of h(x) − h_lin(x), on the training (solid) and test (dotted) sets.',
+  title: 'Function-space gaps',
+  tip: 'Distance between two models in function space, RMS over examples and outputs of the difference of their outputs: actual − linearized on the training (solid) and test (dotted) sets; with an infinite-width network, actual − infinite width (dashed) and linearized − infinite width (dash-dot) on the training set (test-set values in the CSV). The infinite-width network starts at h = 0, so its gaps start at the size of the initial outputs.',
   empty: trainingEmpty,
   deps: (s) => runKey(s),
   build(s, theme) {
     if (!hasData(s)) return null;
-    const data = perRun(s, theme, [{ col: 'gap.train', name: 'train' }, { col: 'gap.test', name: 'test', dash: 'dot' }], { positive: true });
+    const data = perRun(
+      s,
+      theme,
+      [
+        { col: 'gap.train', name: 'actual − linearized' },
+        { col: 'gap.test', name: 'actual − linearized (test)', dash: 'dot' },
+        { col: 'gapInf.actual', name: 'actual − infinite width', dash: 'dash' },
+        { col: 'gapInf.linearized', name: 'linearized − infinite width', dash: 'dashdot' },
+      ],
+      { positive: true },
+    );
     if (!data.some((t) => (t.y as unknown[]).some((v) => v !== null))) return null;
-    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: 'RMS(h − h<sub>lin</sub>)', ylog: true }) });
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: 'RMS(h − h′)', ylog: true }) });
   },
 };
 
@@ -414,7 +484,7 @@ const layerAlignment: FigureDef = {
 const spectrum: FigureDef = {
   id: 'spectrum',
   title: 'NTK spectrum: at init vs now',
-  tip: 'Leading eigenvalues λ₁ ≥ λ₂ ≥ … of the tangent kernel K = J Jᵀ at θ₀ and at the current step, for the selected run.',
+  tip: 'Leading eigenvalues λ₁ ≥ λ₂ ≥ … of the tangent kernel K = J Jᵀ at θ₀ and at the current step, for the selected run; with an infinite-width network, those of the analytic NTK Θ ⊗ I on the probe examples (dotted, ◇), which the empirical kernel approaches as the width grows.',
   empty: kernelEmpty,
   deps: (s) => `${runKey(s)}|${s.selected}|${s.analysis?.key ?? ''}`,
   build(s, theme) {
@@ -434,6 +504,8 @@ const spectrum: FigureDef = {
     });
     const data = [tr(init, 'at θ₀', PALETTE[0], 'solid', 'circle')];
     if (now && r && r.series.length > 1 && lastStep(r.series) > 0) data.push(tr(now, `step ${lastValue(r.series, 'step')}`, PALETTE[1], 'dash', 'x'));
+    const theta = r?.info?.infinite?.spectrum;
+    if (theta?.length) data.push(tr(theta, 'Θ (infinite width)', PALETTE[2], 'dot', 'diamond-open'));
     return tidy({ data, layout: baseLayout(theme, { x: 'index i', y: `eigenvalue λ<sub>i</sub>${s.runs.length > 1 && r ? ` (${r.label})` : ''}`, ylog: true }) });
   },
 };
@@ -494,6 +566,124 @@ const distance: FigureDef = {
     } else data = perRun(s, theme, qs, { positive: true });
     if (!data.some((t) => (t.y as unknown[]).some((v) => v !== null))) return null;
     return tidy({ data, layout: baseLayout(theme, { x: 'step', y: withNorm ? '‖θ − θ₀‖ / ‖θ₀‖' : '‖θ − θ₀‖', ylog: true }) });
+  },
+};
+
+// ---- the infinite-width network (NTK parameterization) --------------------------------------
+
+/** The document's network is NTK-parameterized (as validateSpec resolves it). */
+const isNtk = (s: LabState) => (s.doc.spec.model.parameterization ?? s.doc.spec.init?.scheme) === 'ntk';
+
+/** Why an infinite-width plot is empty: no NTK parameterization, the runs' reason, or the generic message. */
+function infiniteEmpty(s: LabState): string {
+  if (!isNtk(s)) return 'Needs the NTK parameterization (Model → Parameterization: NTK): only then does the network have an infinite-width limit.';
+  const note = infiniteNote(s);
+  if (note && s.runs.length && s.runs.every((r) => r.info && !r.info.infinite)) return note;
+  return kernelEmpty(s);
+}
+
+/** Least-squares slope of log y against log x over the positive pairs (null with fewer than two). */
+export function logLogSlope(x: number[], y: number[]): number | null {
+  const pts = x.flatMap((v, i) => (v > 0 && y[i] > 0 && Number.isFinite(v) && Number.isFinite(y[i]) ? [[Math.log(v), Math.log(y[i])]] : []));
+  if (pts.length < 2) return null;
+  const mx = pts.reduce((a, p) => a + p[0], 0) / pts.length;
+  const my = pts.reduce((a, p) => a + p[1], 0) / pts.length;
+  let sxx = 0;
+  let sxy = 0;
+  for (const [a, b] of pts) {
+    sxx += (a - mx) ** 2;
+    sxy += (a - mx) * (b - my);
+  }
+  return sxx > 0 ? sxy / sxx : null;
+}
+
+/** First and last measured value of a column, with the step of the last. */
+function firstLast(r: RunState, col: Column): { first: number; last: number; lastStep: number } | null {
+  const ys = r.series.cols[col];
+  const idx = ys.flatMap((v, i) => (v !== null && plotValue(v) !== null && v > 0 ? [i] : []));
+  if (!idx.length) return null;
+  const i = idx[idx.length - 1];
+  return { first: ys[idx[0]]!, last: ys[i]!, lastStep: r.series.cols.step[i] as number };
+}
+
+const ntkWidth: FigureDef = {
+  id: 'ntk_width',
+  title: 'Empirical vs analytic NTK, against width',
+  tip: 'Relative distance ‖K − Θ ⊗ I‖_F / ‖Θ ⊗ I‖_F of each run’s empirical NTK K on the probe examples from the analytic NTK Θ of the infinite-width limit, against the hidden width (log-log): at θ₀ (solid) and at the last kernel probe (dashed). The dotted line falls as 1/√width through the widest run at θ₀ (the rate at which the kernel at initialization concentrates on Θ); the legend gives the fitted log-log slope at θ₀ (one seed per width).',
+  empty: (s) => (s.doc.compare?.param === 'width' ? infiniteEmpty(s) : 'Compare widths (Compare runs → vary width) of an NTK-parameterized network to see its kernel approach the infinite-width one.'),
+  applies: (s) => s.doc.compare?.param === 'width' && isNtk(s),
+  deps: (s) => runKey(s),
+  build(s, theme) {
+    const c = s.doc.compare;
+    if (c?.param !== 'width' || c.values.length !== s.runs.length) return null;
+    const pts = s.runs.flatMap((r, i) => {
+      const v = firstLast(r, 'ntkDistInf');
+      return v ? [{ width: Number(c.values[i]), ...v }] : [];
+    });
+    if (!pts.length) return null;
+    pts.sort((a, b) => a.width - b.width);
+    const x = pts.map((p) => p.width);
+    const slope = logLogSlope(x, pts.map((p) => p.first));
+    const marker = (color: string, symbol: string) => ({ size: 8, color, symbol });
+    const data: Trace[] = [
+      {
+        type: 'scatter',
+        mode: 'lines+markers',
+        x,
+        y: pts.map((p) => plotValue(p.first)),
+        name: `at θ₀${slope !== null ? ` (slope ${slope.toFixed(2).replace('-', '−')})` : ''}`,
+        line: { color: PALETTE[0], dash: 'solid', width: 2 },
+        marker: marker(PALETTE[0], 'circle'),
+        hovertemplate: 'width %{x}, at θ₀: %{y:.3g}<extra></extra>',
+      },
+    ];
+    const lastStep = Math.min(...pts.map((p) => p.lastStep));
+    if (lastStep > 0) {
+      data.push({
+        type: 'scatter',
+        mode: 'lines+markers',
+        x,
+        y: pts.map((p) => plotValue(p.last)),
+        name: `last probe (step ${lastStep === Math.max(...pts.map((p) => p.lastStep)) ? lastStep : `≥ ${lastStep}`})`,
+        line: { color: PALETTE[1], dash: 'dash', width: 2 },
+        marker: marker(PALETTE[1], 'x'),
+        hovertemplate: 'width %{x}, last probe: %{y:.3g}<extra></extra>',
+      });
+    }
+    if (pts.length > 1) {
+      // 1/√width through the widest run at θ₀ (a straight line of slope −1/2 on log-log axes).
+      const w = pts[pts.length - 1];
+      data.push({
+        type: 'scatter',
+        mode: 'lines',
+        x: [x[0], w.width],
+        y: [plotValue(w.first * Math.sqrt(w.width / x[0])), plotValue(w.first)],
+        name: '∝ 1/√width',
+        line: { color: colors[theme].key, dash: 'dot', width: 1.5 },
+        hoverinfo: 'skip',
+      });
+    }
+    const fig = tidy({ data, layout: baseLayout(theme, { x: 'hidden width', y: '‖K − Θ⊗I‖ / ‖Θ⊗I‖', xlog: true, ylog: true }) });
+    // Ticks at the widths themselves (a few values, often a decade or more apart).
+    const { dtick: _decades, ...xaxis } = fig.layout.xaxis as Record<string, unknown>;
+    fig.layout.xaxis = { ...xaxis, tickmode: 'array', tickvals: x, ticktext: x.map(String) };
+    return fig;
+  },
+};
+
+const ntkInfinite: FigureDef = {
+  id: 'ntk_infinite',
+  title: 'Distance of the NTK from the infinite-width NTK',
+  tip: 'Relative distance ‖K_t − Θ ⊗ I‖_F / ‖Θ ⊗ I‖_F of the actual network’s empirical NTK on the probe examples from the analytic NTK Θ of its infinite-width limit, at every kernel probe from θ₀ on: how far the finite network’s kernel is from its limit, and whether training moves it away or towards it.',
+  empty: infiniteEmpty,
+  applies: isNtk,
+  deps: (s) => runKey(s),
+  note: (s) => (s.runs.some((r) => r.info?.infinite) ? infiniteNote(s) : null),
+  build(s, theme) {
+    if (!hasData(s)) return null;
+    const data = perRun(s, theme, [{ col: 'ntkDistInf', name: 'actual' }], { positive: true });
+    if (!data.length) return null;
+    return tidy({ data, layout: baseLayout(theme, { x: 'step', y: '‖K − Θ⊗I‖ / ‖Θ⊗I‖', ylog: true }) });
   },
 };
 
@@ -589,8 +779,8 @@ function toRows(v: Float32Array, size: number): (number | null)[][] {
 
 const decision: FigureDef = {
   id: 'decision',
-  title: 'Data and decision maps: actual | linearized | Δloss',
-  tip: 'The training points over the model outputs on a grid of the input plane, for the actual and the linearized model (identical at step 0), and Δloss = ℓ_actual − ℓ_linearized at matched mean training loss (red: the actual model is worse there).',
+  title: 'Data and decision maps of each model, and Δloss',
+  tip: 'The training points over the model outputs on a grid of the input plane, for the actual and the linearized model (identical at step 0) and, for an NTK-parameterized network with an infinite-width limit, the infinite-width network (flat at step 0: it starts from h = 0); then Δloss = ℓ_actual − ℓ_linearized at matched mean training loss (red: the actual model is worse there).',
   empty: (s) => {
     if (!dataFacts(s.doc.spec).is2d) return `Decision maps need 2-D inputs; this data has ${dataFacts(s.doc.spec).input.join('×')} inputs.`;
     const a = activity(s);
@@ -868,7 +1058,7 @@ const race: FigureDef = {
   },
 };
 
-export const FIGURES: FigureDef[] = [decision, loss, alignment, groups, distance, movement, gap, layerAlignment, spectrum, rank, heatmap, curvatureErr, curvatureSpectra, race];
+export const FIGURES: FigureDef[] = [decision, loss, alignment, groups, distance, movement, gap, ntkWidth, ntkInfinite, layerAlignment, spectrum, rank, heatmap, curvatureErr, curvatureSpectra, race];
 export const FIGURE_BY_ID: Record<string, FigureDef> = Object.fromEntries(FIGURES.map((f) => [f.id, f]));
 
 /** Every finite number of a figure's traces (for tests and sanity checks). */
