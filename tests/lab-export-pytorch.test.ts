@@ -7,6 +7,7 @@ import { WorkerHost } from '../src/lab/worker-host';
 import { createLabStore, initialState, reduceMessage } from '../src/lab/store';
 import { DEFAULT_DOC } from '../src/lab/doc/document';
 import { expandRuns } from '../src/lab/doc/compare';
+import { emptySeries } from '../src/lab/series';
 import { withDataset } from '../src/lab/params';
 import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
 import { loadImageSetFromDisk } from '../src/data/image-files';
@@ -78,6 +79,11 @@ describe('lab: Export -> PyTorch', () => {
     expect(req).toMatchObject({ type: 'exportPytorch', spec: expandRuns(DEFAULT_DOC)[0].spec });
     const id = (req as Extract<ToWorker, { type: 'exportPytorch' }>).requestId;
     expect(store.getState().exportPending).toBe(id);
+    // with runs, the selected one's spec (a comparison's second run here)
+    const compared = { ...DEFAULT_DOC, compare: { param: 'lr' as const, values: [0.05, 0.2] } };
+    const withRuns = createLabStore((m) => sent.push(m), { doc: compared, runs: expandRuns(compared).map((p) => ({ ...p, info: null, facts: null, series: emptySeries(), curvature: null, error: null })), selected: 1 });
+    withRuns.getState().exportPytorch();
+    expect((sent.at(-1) as Extract<ToWorker, { type: 'exportPytorch' }>).spec.train!.lr).toBe(0.2);
 
     const s = { ...initialState(), exportPending: 7 };
     expect(reduceMessage(s, { type: 'pytorchScript', requestId: 6, result: { script: 'old', filename: 'x.py' } })).toEqual({});

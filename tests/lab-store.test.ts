@@ -10,6 +10,7 @@ import { withDataset } from '../src/lab/params';
 
 const withDatasetSpec = (name: string) => withDataset(DEFAULT_DOC.spec, name);
 import { appendEvents, emptySeries, seriesToCsv } from '../src/lab/series';
+import { expandRuns } from '../src/lab/doc/compare';
 import { importedRuns, parseImport, runCsv, runExport } from '../src/lab/export';
 import type { BackendDecision } from '../src/lab/protocol';
 import { PRESETS } from '../src/lab/presets';
@@ -225,6 +226,15 @@ describe('store: restarts, imports, banners', () => {
     expect(back[0].series.cols['loss.actual']).toEqual(runs[0].series.cols['loss.actual']);
     expect(back[0].series.groupLoss.actual[2]).toEqual(runs[0].series.groupLoss.actual[2]);
     expect(back[0].facts!.theta0Norm).toBe(2);
+    // a hand-edited file: malformed facts are dropped field by field, runs must match the document
+    const edited = JSON.parse(text);
+    edited.runs[0].info = { P: 10, n: 20, nTest: 10, c: 2, layers: 'three', groups: [{ name: 'all', size: 20 }], stableLr: null, infinite: { spectrum: [3, 'x'] } };
+    edited.runs[0].curvature = { step: 20, layers: [{ index: 0, frobExact: 1, frobErrKfac: 'big', frobErrEkfac: 0.1, spectra: null }] };
+    const [e0] = importedRuns(JSON.stringify(edited))!;
+    expect(e0.info).toMatchObject({ P: 10, layers: [], groups: [{ name: 'all', size: 20 }], stableLr: Infinity, infinite: null, points2d: null });
+    expect(e0.curvature).toBeNull();
+    expect(e0.spec).toEqual(expandRuns(DEFAULT_DOC)[0].spec);
+    expect(() => importedRuns(JSON.stringify({ ...edited, runs: [edited.runs[0], edited.runs[0]] }))).toThrow('runs: expected the 1 run its document describes, found 2');
     store.getState().importRuns(parseImport(text), back);
     expect(store.getState()).toMatchObject({ imported: true, status: 'done', step: 20 });
     expect(FIGURE_BY_ID.loss.build(store.getState(), 'light')).not.toBeNull();

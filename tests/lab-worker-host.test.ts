@@ -12,6 +12,8 @@ import { expandRuns } from '../src/lab/doc/compare';
 import { runRequests } from '../src/lab/store';
 import { withDataset } from '../src/lab/params';
 import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
+import { measureRate } from '../src/lab/backend-choice';
+import { validateSpec } from '../src/api/validate';
 
 function event(step: number): MetricEvent {
   const m = { loss: 1 / (1 + step), lossTest: 1.2 / (1 + step), accuracy: 0.5, accuracyTest: 0.5, paramDistance: step * 0.01, groupLoss: null };
@@ -227,7 +229,35 @@ describe('worker host', () => {
     }
     await h.until(() => h.lastStatus()?.status === 'done', 'done after recovery', 30_000);
     expect(h.lastStatus()!.step).toBe(400);
+    // the header says what happened, not the reason of the choice made before the loss
+    expect(h.of('backend').at(-1)!.decision.reason).toBe('the WebGPU device was lost (destroyed on purpose); the runs were replayed on a new WebGPU device (fake adapter)');
   });
+
+  for (const when of ['just after the loss', 'during the replay'] as const) {
+    it(`a load sent ${when} runs on the new device, and the lost load is not replayed over it`, async () => {
+      const first = fakeBackend();
+      // a slow replay, so that a load can arrive while it runs
+      const second = fakeBackend({ stepMs: 2 });
+      const h = harness([first, second]);
+      h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+      h.host.handle({ type: 'speed', stepsPerTick: 10 });
+      h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 100000 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadId: 1 });
+      await h.until(() => (h.lastStatus()?.step ?? 0) >= 40, 'steps');
+      h.host.handle({ type: 'simulateDeviceLoss' });
+      if (when === 'during the replay') await h.until(() => second.sessions.some((s) => s.step > 0), 'replay started');
+      h.host.handle({ type: 'load', runs: runRequests(small({ steps: 30, lr: 0.05 })), autoplay: true, loadId: 2 });
+      await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'done', 'new load done');
+      const fresh = second.sessions.filter((s) => s.spec.train!.lr === 0.05);
+      expect(fresh).toHaveLength(1);
+      expect(fresh[0].disposed).toBe(false);
+      expect(fresh[0].step).toBe(30);
+      // every other session (the lost load's, replayed or not) was freed
+      expect([...first.sessions, ...second.sessions].filter((s) => s !== fresh[0]).every((s) => s.disposed)).toBe(true);
+      const steps = h.of('metrics').filter((m) => m.loadId === 2).flatMap((m) => m.events.map((e) => e.step));
+      expect(steps[0]).toBe(0);
+      expect(steps.at(-1)).toBe(30);
+    });
+  }
 });
 
 describe('worker host: loads and backends', () => {
@@ -287,6 +317,22 @@ describe('worker host: loads and backends', () => {
     await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'paused', 'loaded again');
     expect(h.of('choosing')).toHaveLength(1);
     expect(gpu.sessions).toHaveLength(1);
+  });
+
+  it('a timing abandoned (the backend lost the race to its time limit) stops at its next chunk and frees its session', async () => {
+    const slow = fakeBackend({ stepMs: 5 });
+    const spec = validateSpec(runRequests(small({ steps: 100000 }))[0].spec as never);
+    const stop = new AbortController();
+    const timing = measureRate(slow, spec, { metricsEvery: 10 }, 60_000, stop.signal);
+    await new Promise((r) => setTimeout(r, 100));
+    stop.abort();
+    await expect(timing).rejects.toMatchObject({ name: 'AbortError' });
+    const [session] = slow.sessions;
+    expect(session.disposed).toBe(true);
+    const stoppedAt = session.step;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(session.step).toBe(stoppedAt);
+    expect(stoppedAt).toBeLessThan(100);
   });
 
   it('picks WebGPU when it is the faster, and a hardware adapter without timing', async () => {

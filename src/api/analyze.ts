@@ -17,7 +17,7 @@ import { alignmentsOf, releaseTargets, uploadTargets } from '../geometry/alignme
 import { kfacKey } from '../curvature/results';
 import { spectrumStats } from '../math/spectrum';
 import { eigvalsSym } from '../math/linalg';
-import { keyApplies, requestedKeys, type ResultKey } from '../experiment/keys';
+import { fisherSkipped, fisherTooLarge, keyApplies, requestedKeys, type ResultKey } from '../experiment/keys';
 import { matrix, type AnalysisResult } from '../experiment/result';
 import { LimitError, TangentError } from '../experiment/errors';
 import type { ResolvedSpec } from '../experiment/types';
@@ -111,7 +111,7 @@ export const STATIC_KEYS: readonly KeyRule[] = [
     key: 'fisher',
     refuse: (a) =>
       a.P > a.spec.options.fisher_max_params
-        ? new TangentError('spec', `fisher: P = ${a.P} parameters exceeds options.fisher_max_params = ${a.spec.options.fisher_max_params}; raise it (at most 8192) or drop "fisher"`)
+        ? new TangentError('spec', fisherTooLarge(a.P, a.spec.options.fisher_max_params))
         : null,
     compute: async (a) => {
       const { ctx, P, N, n } = a;
@@ -151,7 +151,7 @@ export async function analyze(ctx: GpuContext, spec: ResolvedSpec, opts: Analyze
       want = new Set(r.keys);
       explicit = r.explicit;
       if (!explicit && a.P > spec.options.fisher_max_params) {
-        note(`fisher skipped: P = ${a.P} > options.fisher_max_params = ${spec.options.fisher_max_params} (fisher_trace and fisher_frobenius are still computed)`);
+        note(fisherSkipped(a.P, spec.options.fisher_max_params));
       }
     }
     const rules = STATIC_KEYS.filter((r) => want.has(r.key));

@@ -65,3 +65,13 @@ export function requestedKeys(spec: KeyFacts, P: number, infiniteApplies: boolea
   );
   return { keys, explicit: false };
 }
+
+/**
+ * The dense Fisher's size rule (README "Options"): its refusal when asked for explicitly, and its
+ * note when the default key list drops it. One wording for the runner and the PyTorch exporter,
+ * which must refuse what the runner refuses with the same message.
+ */
+export const fisherTooLarge = (P: number, max: number) =>
+  `fisher: P = ${P} parameters exceeds options.fisher_max_params = ${max}; raise it (at most 8192) or drop "fisher"`;
+export const fisherSkipped = (P: number, max: number) =>
+  `fisher skipped: P = ${P} > options.fisher_max_params = ${max} (fisher_trace and fisher_frobenius are still computed)`;

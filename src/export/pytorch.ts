@@ -19,7 +19,7 @@
 import program from './pytorch-program.py?raw';
 import { version as LAB_VERSION } from '../../package.json';
 import { planOf, type ModelPlan } from '../model/layout';
-import { requestedKeys, RESULT_KEYS } from '../experiment/keys';
+import { fisherSkipped, fisherTooLarge, requestedKeys, RESULT_KEYS } from '../experiment/keys';
 import { infiniteProblem } from '../model/infinite-plan';
 import type { ResolvedSpec } from '../experiment/types';
 import { UnsupportedError } from '../experiment/errors';
@@ -65,9 +65,9 @@ export function exportPlan(spec: ResolvedSpec): ExportPlan {
   }
   if (P > spec.options.fisher_max_params) {
     if (explicit && wanted.has('fisher')) {
-      throw new ExportError(`fisher: P = ${P} parameters exceeds options.fisher_max_params = ${spec.options.fisher_max_params}; raise it (at most 8192) or drop "fisher"`);
+      throw new ExportError(fisherTooLarge(P, spec.options.fisher_max_params));
     }
-    if (!explicit) notes.push(`fisher skipped: P = ${P} > options.fisher_max_params = ${spec.options.fisher_max_params} (fisher_trace and fisher_frobenius are still computed)`);
+    if (!explicit) notes.push(fisherSkipped(P, spec.options.fisher_max_params));
   }
   if (wanted.has('train') && !EXPORTED_OPTIMIZERS.includes(spec.train!.optimizer)) {
     throw new ExportError(

@@ -19,7 +19,7 @@ export interface TimedBackend {
   readonly software: boolean;
   createSession(spec: ResolvedSpec, opts: LabSessionOptions): Promise<{
     readonly step: number;
-    advance(k: number): Promise<unknown>;
+    advance(k: number, signal?: AbortSignal): Promise<unknown>;
     dispose(): void;
   }>;
 }
@@ -44,19 +44,26 @@ const now = () => performance.now();
  * the metric events are included at their cadence) for about `budgetMs`. Without the
  * infinite-width network: its kernels are computed once at creation (not a per-step cost, and the
  * same float64 function-space step on either engine), so timing would only pay for them twice.
+ * `signal` abandons the timing (a backend that lost the race to its time limit): it stops at the
+ * next chunk, frees its session and rejects with an AbortError.
  */
-export async function measureRate(backend: TimedBackend, spec: ResolvedSpec, opts: LabSessionOptions, budgetMs = TIMING_BUDGET_MS): Promise<Rate> {
+export async function measureRate(backend: TimedBackend, spec: ResolvedSpec, opts: LabSessionOptions, budgetMs = TIMING_BUDGET_MS, signal?: AbortSignal): Promise<Rate> {
   const session = await backend.createSession(spec, { ...opts, infinite: false });
+  const check = () => {
+    if (signal?.aborted) throw Object.assign(new Error('timing abandoned'), { name: 'AbortError' });
+  };
   try {
     const total = spec.train?.steps ?? 0;
     const every = Math.max(1, opts.metricsEvery ?? 10);
-    await session.advance(1);
+    check();
+    await session.advance(1, signal);
     let steps = 0;
     const t0 = now();
     try {
       while ((steps === 0 || now() - t0 < budgetMs) && session.step < total) {
+        check();
         const before = session.step;
-        await session.advance(every - (session.step % every));
+        await session.advance(every - (session.step % every), signal);
         if (session.step === before) break;
         steps += session.step - before;
       }

@@ -3,7 +3,9 @@
  * series and each session's static facts), the series as CSV, and browser downloads.
  * `runExport` / `parseImport` are pure; the download helpers touch the DOM.
  */
-import type { SessionInfo } from '../api/session-types';
+import type { CurvatureReport, SessionInfo } from '../api/session-types';
+import { SpecError } from '../experiment/errors';
+import { expandRuns } from './doc/compare';
 import { parseSpecText } from '../api/validate';
 import { checkDoc } from './doc/check';
 import { type LabDoc } from './doc/document';
@@ -70,18 +72,70 @@ function seriesFromExport(raw: Record<string, unknown>): Series {
   return { ...s, version: 1, length, spectrumInit: spectrum(raw.spectrumInit), spectrumNow: spectrum(raw.spectrumNow) };
 }
 
-/** The runs of an exported run file, with their curves (null when the file is a spec or a document). */
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const numbers = (v: unknown): number[] | null => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : null);
+
+/**
+ * A run's session facts from its exported form, field by field (a hand-edited or truncated file
+ * must not reach the figures with the wrong shapes): null when the sizes are missing; a malformed
+ * optional part (layers, groups, the infinite-width spectrum) is dropped.
+ */
+export function infoFromExport(v: unknown): SessionInfo | null {
+  if (!isObject(v) || ![v.P, v.n, v.nTest, v.c].every(finite)) return null;
+  const list = <T>(x: unknown, ok: (e: Record<string, unknown>) => boolean): T[] => (Array.isArray(x) && x.every((e) => isObject(e) && ok(e)) ? (x as T[]) : []);
+  const spectrum = isObject(v.infinite) ? numbers(v.infinite.spectrum) : null;
+  const path = v.trainingPath;
+  return {
+    adapter: typeof v.adapter === 'string' ? v.adapter : '',
+    P: v.P as number,
+    n: v.n as number,
+    nTest: v.nTest as number,
+    c: v.c as number,
+    layers: list(v.layers, (e) => finite(e.index) && finite(e.paramSize) && typeof e.type === 'string'),
+    groups: list(v.groups, (e) => typeof e.name === 'string' && finite(e.size)),
+    // JSON has no Infinity: an unbounded rate comes back as null.
+    stableLr: finite(v.stableLr) ? v.stableLr : Infinity,
+    infinite: spectrum ? { spectrum } : null,
+    infiniteReason: typeof v.infiniteReason === 'string' ? v.infiniteReason : null,
+    ...(isObject(path) && (path.kind === 'fused' || path.kind === 'general') && typeof path.reason === 'string' ? { trainingPath: { kind: path.kind, reason: path.reason } } : {}),
+    points2d: null,
+  };
+}
+
+/** A run's curvature report from its exported form (null unless every layer has its numbers). */
+export function curvatureFromExport(v: unknown): CurvatureReport | null {
+  if (!isObject(v) || !finite(v.step) || !Array.isArray(v.layers)) return null;
+  const layers: CurvatureReport['layers'] = [];
+  for (const l of v.layers) {
+    if (!isObject(l) || ![l.index, l.frobExact, l.frobErrKfac, l.frobErrEkfac].every(finite)) return null;
+    const sp = l.spectra;
+    const spectra = isObject(sp) && numbers(sp.exact) && numbers(sp.kfac) && numbers(sp.ekfac) ? { exact: sp.exact as number[], kfac: sp.kfac as number[], ekfac: sp.ekfac as number[] } : null;
+    layers.push({ index: l.index as number, frobExact: l.frobExact as number, frobErrKfac: l.frobErrKfac as number, frobErrEkfac: l.frobErrEkfac as number, spectra });
+  }
+  return { step: v.step, layers };
+}
+
+/**
+ * The runs of an exported run file, with their curves (null when the file is a spec or a
+ * document). Their specs are the ones the file's document expands to (checked, unlike a run's
+ * own copy), so a file whose runs do not match its document is refused.
+ */
 export function importedRuns(text: string): RunState[] | null {
   const raw = parseSpecText(text, 'file');
   if (!isObject(raw) || raw.format !== RUN_FORMAT || !Array.isArray(raw.runs)) return null;
-  return raw.runs.filter(isObject).map((r, i) => ({
-    id: typeof r.id === 'string' ? r.id : `run${i}`,
-    label: typeof r.label === 'string' ? r.label : `run ${i + 1}`,
-    spec: r.spec as RunState['spec'],
-    info: isObject(r.info) ? ({ ...(r.info as object), points2d: null } as RunState['info']) : null,
-    facts: typeof r.theta0Norm === 'number' ? { theta0Norm: r.theta0Norm, samples: null } : null,
+  const plans = expandRuns(checkDoc(raw.doc));
+  const runs = raw.runs.filter(isObject);
+  if (runs.length !== plans.length) {
+    throw new SpecError('runs', `the ${plans.length} run${plans.length === 1 ? '' : 's'} its document describes`, `${runs.length}`);
+  }
+  return runs.map((r, i) => ({
+    id: plans[i].id,
+    label: typeof r.label === 'string' ? r.label : plans[i].label,
+    spec: plans[i].spec,
+    info: infoFromExport(r.info),
+    facts: finite(r.theta0Norm) ? { theta0Norm: r.theta0Norm, samples: null } : null,
     series: seriesFromExport(r),
-    curvature: isObject(r.curvature) ? (r.curvature as unknown as RunState['curvature']) : null,
+    curvature: curvatureFromExport(r.curvature),
     error: typeof r.error === 'string' ? r.error : null,
   }));
 }

@@ -430,10 +430,12 @@ export function createLabStore(send: (m: ToWorker) => void, init: Partial<LabSta
       },
       exportPytorch() {
         const s = get();
-        const runs = expandRuns(s.doc);
+        // The selected run's spec (the one whose curves are highlighted); before any run exists,
+        // the document's first.
+        const spec = s.runs[s.selected]?.spec ?? expandRuns(s.doc)[0].spec;
         const id = ++exportSeq;
         set({ exportPending: id });
-        send({ type: 'exportPytorch', requestId: id, spec: runs[Math.min(s.selected, runs.length - 1)].spec });
+        send({ type: 'exportPytorch', requestId: id, spec });
       },
       receive(messages) {
         let s = get();

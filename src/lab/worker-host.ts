@@ -59,6 +59,9 @@ interface Run {
   error: string | null;
 }
 
+/** A run to recreate after a device loss, and the step to replay it to. */
+type ReplayTarget = Omit<Run, 'session'> & { step: number };
+
 /**
  * Share of a chunk's duration (and its upper bound) that the play loop sleeps after posting
  * events, so the page can draw them. On a software WebGPU adapter the device computes on the same
@@ -122,6 +125,9 @@ export class WorkerHost {
   private readonly timed = new Map<string, BackendDecision>();
   private runs: Run[] = [];
   private loadId = 0;
+  /** The latest load asked for, and the id of the load `runs` hold (a device loss may drop the queued one). */
+  private lastLoad: { reqs: RunRequest[]; loadId: number } | null = null;
+  private loadedId = -1;
   private playing = false;
   private looping = false;
   private stepsPerTick = 5;
@@ -154,6 +160,7 @@ export class WorkerHost {
         this.wantPlay = m.autoplay;
         this.abort?.abort();
         this.loadId = m.loadId;
+        this.lastLoad = { reqs: m.runs, loadId: m.loadId };
         void this.enqueue(() => this.load(m.runs, m.loadId));
         break;
       case 'analyze':
@@ -317,10 +324,18 @@ export class WorkerHost {
     try {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const limit = new Promise<null>((r) => (timer = setTimeout(() => r(null), WARMUP_LIMIT_MS + 2 * TIMING_BUDGET_MS)));
-      const measured = await Promise.race([measureRate(gpu, run.spec, run.options), limit]);
+      // A timing that loses the race is abandoned, not left computing beside the runs: it stops
+      // at its next chunk (or as soon as its session exists) and frees its session.
+      const stop = new AbortController();
+      const timing = measureRate(gpu, run.spec, run.options, TIMING_BUDGET_MS, stop.signal);
+      timing.catch(() => {});
+      const measured = await Promise.race([timing, limit]);
       clearTimeout(timer);
       if (measured) rates.webgpu = measured.stepsPerSecond;
-      else note = `WebGPU needed more than ${(WARMUP_LIMIT_MS / 1000).toFixed(0)} s to set it up`;
+      else {
+        stop.abort();
+        note = `WebGPU needed more than ${(WARMUP_LIMIT_MS / 1000).toFixed(0)} s to set it up`;
+      }
     } catch (e) {
       note = `WebGPU failed on it: ${errorMessage(e)}`;
     }
@@ -365,7 +380,8 @@ export class WorkerHost {
   private async load(reqs: RunRequest[], loadId: number): Promise<void> {
     // A newer load was requested meanwhile (a preset clicked twice, a quick edit): skip this one.
     const stale = () => loadId !== this.loadId;
-    if (stale()) return;
+    // Stale, or already loaded by a device-loss recovery that found it pending.
+    if (stale() || loadId === this.loadedId) return;
     this.disposeRuns();
     if (!this.cpu) throw new Error('no compute backend (WebGPU and the CPU engine both failed to start)');
     this.status('loading');
@@ -412,6 +428,7 @@ export class WorkerHost {
       return;
     }
     this.runs = runs;
+    this.loadedId = loadId;
     if (runs.every((r) => r.session === null)) {
       this.status('error');
       return;
@@ -547,7 +564,7 @@ export class WorkerHost {
     const wasPlaying = this.playing;
     this.playing = false;
     this.env.post({ type: 'deviceLost', message: reason });
-    const targets = this.runs.map((r) => ({ req: r.req, spec: r.spec, loadId: r.loadId, step: r.session?.step ?? 0, done: r.done, error: r.error }));
+    const targets: ReplayTarget[] = this.runs.map((r) => ({ req: r.req, spec: r.spec, loadId: r.loadId, step: r.session?.step ?? 0, done: r.done, error: r.error }));
     for (const r of this.runs) {
       try {
         r.session?.dispose();
@@ -563,13 +580,24 @@ export class WorkerHost {
     }
     this.gpu = null;
     this.gpuTried = false;
+    // The rebuild is a task of the (fresh) queue, so a load, step or analysis that arrives
+    // meanwhile waits for it instead of creating sessions beside it (the replayed runs would then
+    // overwrite the new load's).
+    void this.enqueue(() => this.rebuild(reason, targets, wasPlaying));
+  }
+
+  private async rebuild(reason: string, targets: ReplayTarget[], wasPlaying: boolean): Promise<void> {
     try {
       await this.ensureGpu();
       const backend = this.gpu ?? this.cpu!;
-      if (this.decision) this.setDecision({ ...this.decision, kind: backend.kind, adapter: backend.adapter });
+      if (this.decision) {
+        const how = backend.kind === 'webgpu' ? `on a new WebGPU device (${backend.adapter})` : 'on the CPU engine (WebGPU could not be reopened)';
+        this.setDecision({ ...this.decision, kind: backend.kind, adapter: backend.adapter, reason: `the WebGPU device was lost (${reason}); the runs were replayed ${how}` });
+      }
       this.backend = backend;
       const runs: Run[] = [];
-      for (const t of targets) {
+      // Runs of a load that a newer one replaced meanwhile are not replayed.
+      for (const t of targets.filter((x) => x.loadId === this.loadId)) {
         const session = t.error ? null : await backend.createSession(t.spec, t.req.options);
         if (session) {
           let left = t.step;
@@ -585,8 +613,16 @@ export class WorkerHost {
       this.runs = runs;
       this.recovering = false;
       this.env.post({ type: 'recovered', backend: backend.kind, adapter: backend.adapter, step: this.progress() });
+      const pending = this.lastLoad;
+      if (pending && pending.loadId === this.loadId && this.loadedId !== pending.loadId) {
+        // A load asked for just before (or during) the loss: its queued task was dropped with
+        // the old queue, or waits behind this one and will find it done.
+        await this.load(pending.reqs, pending.loadId);
+        return;
+      }
       if (runs.length) this.status(this.allDone() ? 'done' : 'paused');
-      if (wasPlaying) this.play();
+      // Unless a pause (or a step) came while recovering.
+      if (wasPlaying && this.wantPlay) this.play();
     } catch (e) {
       this.recovering = false;
       this.env.post({ type: 'error', kind: 'runtime', message: `could not recover from the device loss: ${errorMessage(e)}; reload the page`, loadId: null, runId: null, field: null, requestId: null });

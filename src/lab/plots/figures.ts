@@ -107,6 +107,17 @@ function numbers(traces: Trace[], key: 'x' | 'y'): number[] {
   return out;
 }
 
+/** Smallest and largest of `values` by a loop (a spread into Math.min overflows the call stack on long series). */
+export function extent(values: readonly number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 /**
  * A log axis labelled at decades only once its data spans one (plotly otherwise prints the 2s
  * and 5s between decades as small numbers); within a decade plotly's own labels are kept.
@@ -115,8 +126,7 @@ function numbers(traces: Trace[], key: 'x' | 'y'): number[] {
  */
 export function tidyLog(axis: Record<string, unknown>, values: number[], reversed = false): Record<string, unknown> {
   if (!values.length) return axis;
-  const lo = Math.log10(Math.min(...values));
-  const hi = Math.log10(Math.max(...values));
+  const [lo, hi] = extent(values).map(Math.log10);
   const out = { ...axis };
   // A label every decade, or every few decades when many (at most ~6 labels on a small plot).
   if (hi - lo >= 1) out.dtick = Math.max(1, Math.ceil((hi - lo) / 6));
@@ -885,13 +895,13 @@ function focusShared(fig: Fig, traces: Trace[]): Fig {
   const lines = traces.filter((t) => Array.isArray(t.x) && (t.x as unknown[]).some((v) => v !== null));
   const lowest = (dash: string) => {
     const xs = lines.filter((t) => (t.line as { dash?: string })?.dash === dash).flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
-    return xs.length ? Math.min(...xs) : null;
+    return xs.length ? extent(xs)[0] : null;
   };
   const a = lowest('solid');
   const l = lowest('dash');
   if (a === null || l === null) return fig;
   const xs = lines.flatMap((t) => (t.x as (number | null)[]).filter((v): v is number => v !== null && v > 0));
-  const hiX = Math.max(...xs);
+  const hiX = extent(xs)[1];
   const loX = Math.max(a, l);
   if (!(hiX > loX)) return fig;
   const ys: number[] = [];
@@ -910,8 +920,7 @@ function focusShared(fig: Fig, traces: Trace[]): Fig {
   const xaxis = { ...tidyLog(fresh(fig.layout.xaxis), [hiX, loX]), range: [Math.log10(hiX) + pad, Math.log10(loX) - pad], autorange: false };
   const yaxis = ys.length ? tidyLog({ ...fresh(fig.layout.yaxis), autorange: true }, ys) : fig.layout.yaxis;
   if (ys.length) {
-    const lo = Math.log10(Math.min(...ys));
-    const hi = Math.log10(Math.max(...ys));
+    const [lo, hi] = extent(ys).map(Math.log10);
     const py = 0.05 * (hi - lo) + 0.02;
     Object.assign(yaxis as object, { range: [lo - py, hi + py], autorange: false });
   }
