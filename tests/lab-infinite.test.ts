@@ -267,4 +267,17 @@ describe('the infinite-width network in the lab', () => {
     expect(FIGURE_BY_ID.ntk_infinite.note!(mixed)).toBe(infiniteNote(mixed));
     checkFigure('loss (mixed)', FIGURE_BY_ID.loss.build(mixed, 'light')!);
   });
+
+  it('a network that diverged on its own bound keeps its curve up to then, and the note says why', () => {
+    const why = 'it diverged at step 20 (its training loss grew from 0.500 to 1e+7): learning rate 1.2 is above its stability bound 1.00, 2n/lambda_max of the analytic NTK';
+    const s = state({ ...WIDER, compare: null }, ['run'], () =>
+      STEPS.map((t) => (t < 20 ? event(t) : { ...event(t, { infinite: false }), ...(t === 20 ? { infiniteStopped: why } : {}) })),
+    );
+    expect(s.runs[0].info).toMatchObject({ infinite: null, infiniteReason: why });
+    expect(infiniteNote(s)).toBe(`No infinite-width network: ${why}.`);
+    expect(s.runs[0].series.cols['loss.infinite']).toEqual([expect.any(Number), expect.any(Number), null, null]);
+    const loss = FIGURE_BY_ID.loss.build(s, 'light')!;
+    checkFigure('loss (stopped)', loss);
+    expect(named(loss, 'infinite width').some(drawn)).toBe(true);
+  });
 });

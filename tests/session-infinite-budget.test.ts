@@ -103,3 +103,42 @@ describe('the infinite-width network within a work budget', () => {
     expect(cheap.reason).toMatch(/too costly/);
   });
 });
+
+describe('the infinite-width network diverges on its own bound', () => {
+  // A width-2 network whose empirical NTK at theta_0 has a smaller top eigenvalue than Theta:
+  // its stability bound 2n/lambda_max is 1.44, Theta's 1.00, so lr = 1.2 trains the actual and
+  // linearized models and diverges in function space only.
+  const spec = () =>
+    validateSpec({
+      model: { input: [2], layers: [{ type: 'dense', units: 2, activation: 'relu' }, { type: 'dense', units: 2, activation: 'linear' }], parameterization: 'ntk' },
+      init: { seed: 4, scheme: 'ntk' },
+      loss: 'mse',
+      data: { dataset: 'moons', n: 12, seed: 1 },
+      train: { optimizer: 'gd', lr: 1.2, steps: 400 },
+    });
+
+  it('the session goes on without it and says why, with the analytic NTK bound (both engines)', async () => {
+    const ctx = await gpuContext();
+    const finals: number[] = [];
+    for (const make of [(o: object) => createCpuSession(spec(), o), (o: object) => createSession(ctx, spec(), o)]) {
+      const session = await make({ metricsEvery: 10 });
+      expect(session.info.stableLr).toBeGreaterThan(1.3);
+      expect(session.info.infinite).not.toBeNull();
+      const ev = await session.advance(400);
+      const at = ev.findIndex((e) => e.infiniteStopped);
+      expect(at).toBeGreaterThan(0);
+      const reason = ev[at].infiniteStopped!;
+      expect(reason).toMatch(/^it diverged at step \d+ \(its training loss grew from 0\.500 to .*\): learning rate 1\.2 is above its stability bound 1\.00, 2n\/lambda_max of the analytic NTK \(the network's own at theta_0 is 1\.44\)$/);
+      expect(session.info).toMatchObject({ infinite: null, infiniteReason: reason });
+      // finite before, absent from then on; the finite networks train to the end
+      expect(ev.slice(0, at).every((e) => e.infinite !== null && Number.isFinite(e.infinite.loss))).toBe(true);
+      expect(ev.slice(at).every((e) => e.infinite === null && e.gapToInfinite === null)).toBe(true);
+      expect(ev.filter((e) => e.infiniteStopped)).toHaveLength(1);
+      expect(ev.at(-1)!.step).toBe(400);
+      expect(ev.at(-1)!.actual.loss).toBeLessThan(ev[0].actual.loss);
+      finals.push(ev.at(-1)!.actual.loss);
+      session.dispose();
+    }
+    expect(Math.abs(finals[0] - finals[1]) / finals[0]).toBeLessThan(1e-3);
+  });
+});

@@ -94,6 +94,12 @@ export interface MetricEvent {
   kernel: { n: number; traced: Float32Array } | null;
   /** Per-example training losses (actual, linearized), when requested. */
   perExampleLoss: { actual: Float32Array; linearized: Float32Array | null } | null;
+  /**
+   * Only on the event at which the infinite-width network diverged (its bound, Theta's, can lie
+   * below the finite networks'): why. From this event on `infinite` is null, and so is
+   * `SessionInfo.infinite`, with this reason in `infiniteReason`.
+   */
+  infiniteStopped?: string;
 }
 
 /** Static facts about a session, sent once after creation. */

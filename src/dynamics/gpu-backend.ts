@@ -101,22 +101,33 @@ export class GpuBackend implements DynamicsBackend {
     }
     const { h, stateAt } = this.trainer.outputsOn(kind, cached.state0, cached.x, rows);
     if (stateAt) this.trainer.model.releaseForward(stateAt);
-    const out = await this.ctx.read(h);
-    h.destroy();
-    return out;
+    try {
+      return await this.ctx.read(h);
+    } finally {
+      h.destroy();
+    }
   }
 
   async probe(withSpectrum: boolean): Promise<ProbeWithSpectrum> {
     const theta = this.trainer.theta('actual');
     const state = this.trainer.model.forward(this.probeX, this.probeN, theta);
-    const { probe, kernel } = await this.kernelProbe.measure(state, theta, withSpectrum);
-    this.trainer.model.releaseForward(state);
+    let measured: Awaited<ReturnType<KernelProbe['measure']>>;
+    try {
+      measured = await this.kernelProbe.measure(state, theta, withSpectrum);
+    } finally {
+      this.trainer.model.releaseForward(state);
+    }
+    const { probe, kernel } = measured;
     let eigenvalues: Float64Array | null = null;
     let K64: Float64Array | null = null;
     if (kernel) {
       const N = this.probeN * this.trainer.plan.c;
-      const K = await this.ctx.read(kernel);
-      kernel.destroy();
+      let K: Float32Array;
+      try {
+        K = await this.ctx.read(kernel);
+      } finally {
+        kernel.destroy();
+      }
       K64 = new Float64Array(N * N);
       for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) K64[i * N + j] = 0.5 * (K[i * N + j] + K[j * N + i]);
       eigenvalues = eigvalsSym(K64, N);

@@ -104,12 +104,18 @@ export class KernelProbe {
     const K0 = kernelsAt(ctx, model, state0, theta0);
     const K0c = K0.centered!.total;
     const targets = uploadTargets(ctx, Y, n, c);
-    const [s0, s0c, alignment0] = await readPending<[number, number, AlignmentMetrics]>(ctx, [
-      sumOf(reducePartials(ctx, 1, K0.total, null, N * N)),
-      sumOf(reducePartials(ctx, 1, K0c, null, N * N)),
-      recordAlignments(ctx, K0, K0.centered, targets),
-    ]);
-    return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
+    try {
+      const [s0, s0c, alignment0] = await readPending<[number, number, AlignmentMetrics]>(ctx, [
+        sumOf(reducePartials(ctx, 1, K0.total, null, N * N)),
+        sumOf(reducePartials(ctx, 1, K0c, null, N * N)),
+        recordAlignments(ctx, K0, K0.centered, targets),
+      ]);
+      return new KernelProbe(ctx, model, state0, K0, K0c, [Math.sqrt(s0), Math.sqrt(s0c)], targets, alignment0);
+    } catch (e) {
+      releaseKernels(K0);
+      releaseTargets(targets);
+      throw e;
+    }
   }
 
   /** The kernel at theta0 (nc x nc), owned by the probe. */
@@ -136,7 +142,14 @@ export class KernelProbe {
       reducePartials(ctx, 2, Kc, this.K0c, N * N),
       ...reluIndices(this.model.plan).map(({ paramIndex, units }) => reducePartials(ctx, 3, state.pre[paramIndex], this.state0.pre[paramIndex], n * units)),
     ].map(sumOf);
-    const [alignment, kk, kkc, cross, crossc, ...agreements] = await readPending<[AlignmentMetrics, ...number[]]>(ctx, [alignments, ...sums]);
+    let read: [AlignmentMetrics, ...number[]];
+    try {
+      read = await readPending<[AlignmentMetrics, ...number[]]>(ctx, [alignments, ...sums]);
+    } catch (e) {
+      releaseKernels(K);
+      throw e;
+    }
+    const [alignment, kk, kkc, cross, crossc, ...agreements] = read;
     const relu = this.reluUnits > 0 ? (agreements as number[]).reduce((a, b) => a + b, 0) / (n * this.reluUnits) : null;
     const kernel = keepKernel ? K.total : null;
     releaseKernels({ ...K, total: keepKernel ? null : K.total });

@@ -317,18 +317,29 @@ export class Trainer {
     const distances = kinds.map((k) => reducePartials(ctx, 1, this.delta(k), null, this.plan.P));
     const flags = kinds.map((k) => this.watches[k]!.flag);
     const c = this.plan.c;
-    const reads = await ctx.readMany([
-      ...recorded.flatMap((r) =>
-        r.offsets
-          ? [
-              { tensor: r.h, offset: r.offsets.h, count: r.n * c },
-              { tensor: r.perEx, offset: r.offsets.loss, count: r.n },
-            ]
-          : [{ tensor: r.h }, { tensor: r.perEx }],
-      ),
-      ...distances.map((t) => ({ tensor: t })),
-      ...flags.map((t) => ({ tensor: t, count: 1 })),
-    ]);
+    let reads: Float32Array[];
+    try {
+      reads = await ctx.readMany([
+        ...recorded.flatMap((r) =>
+          r.offsets
+            ? [
+                { tensor: r.h, offset: r.offsets.h, count: r.n * c },
+                { tensor: r.perEx, offset: r.offsets.loss, count: r.n },
+              ]
+            : [{ tensor: r.h }, { tensor: r.perEx }],
+        ),
+        ...distances.map((t) => ({ tensor: t })),
+        ...flags.map((t) => ({ tensor: t, count: 1 })),
+      ]);
+    } finally {
+      // Freed whether or not the readback succeeds (a failed one must not leak a live session's memory).
+      for (const r of recorded) {
+        if (r.offsets) continue; // fused evaluations live in the fused trainer's scratch
+        r.h.destroy();
+        r.perEx.destroy();
+      }
+      for (const t of distances) t.destroy();
+    }
     const evaluation = (kind: ModelKind, split: 'train' | 'test'): Evaluation | null => {
       const i = recorded.findIndex((r) => r.kind === kind && r.split === split);
       if (i < 0) return null;
@@ -351,12 +362,6 @@ export class Trainer {
         .filter((b): b is { model: ModelKind; step: number } => b.step !== null)
         .sort((a, b) => a.step - b.step)[0] ?? null,
     };
-    for (const r of recorded) {
-      if (r.offsets) continue; // fused evaluations live in the fused trainer's scratch
-      r.h.destroy();
-      r.perEx.destroy();
-    }
-    for (const t of distances) t.destroy();
     return snapshot;
   }
 

@@ -99,8 +99,13 @@ export interface Pending<T> {
 /** Read every pending reduction with one readback; the partials are destroyed. */
 export async function readPending<T extends unknown[]>(ctx: GpuContext, items: { [K in keyof T]: Pending<T[K]> }): Promise<T> {
   const tensors = items.flatMap((p) => p.partials);
-  const reads = await ctx.readMany(tensors.map((tensor) => ({ tensor })));
-  for (const t of tensors) t.destroy();
+  let reads: Float32Array[];
+  try {
+    reads = await ctx.readMany(tensors.map((tensor) => ({ tensor })));
+  } finally {
+    // Freed on a failed readback too (a lost device, an aborted map): a live session goes on.
+    for (const t of tensors) t.destroy();
+  }
   const sums = reads.map((r) => {
     let s = 0;
     for (let i = 0; i < r.length; i++) s += r[i];

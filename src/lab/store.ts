@@ -11,7 +11,7 @@
  * its current load (protocol.ts), so no row of an older run can enter the new series.
  */
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { CurvatureReport, SessionInfo } from '../api/session-types';
+import type { CurvatureReport, MetricEvent, SessionInfo } from '../api/session-types';
 import type { ExperimentSpec } from '../experiment/types';
 import { DEFAULT_DOC, type LabDoc } from './doc/document';
 import { checkDoc, errorMessage, validateLabSpec } from './doc/check';
@@ -183,6 +183,12 @@ function backendBanners(s: LabState, d: BackendDecision): Banner[] {
   return rest;
 }
 
+/** The session's facts once its infinite-width network stopped (MetricEvent.infiniteStopped), as the session's own. */
+function withInfiniteStopped(info: RunState['info'], events: MetricEvent[]): RunState['info'] {
+  const stopped = events.find((e) => e.infiniteStopped)?.infiniteStopped;
+  return info && stopped ? { ...info, infinite: null, infiniteReason: stopped } : info;
+}
+
 /** Apply one worker message. */
 export function reduceMessage(s: LabState, m: FromWorker): Partial<LabState> {
   const current = (loadId: number | null) => loadId === s.loadId;
@@ -200,7 +206,7 @@ export function reduceMessage(s: LabState, m: FromWorker): Partial<LabState> {
     case 'info':
       return current(m.loadId) ? { runs: mapRun(s, m.runId, (r) => ({ ...r, info: m.info, facts: m.facts })) } : {};
     case 'metrics':
-      return current(m.loadId) ? { runs: mapRun(s, m.runId, (r) => ({ ...r, series: appendEvents(r.series, m.events) })) } : {};
+      return current(m.loadId) ? { runs: mapRun(s, m.runId, (r) => ({ ...r, info: withInfiniteStopped(r.info, m.events), series: appendEvents(r.series, m.events) })) } : {};
     case 'curvature':
       return current(m.loadId) ? { runs: mapRun(s, m.runId, (r) => ({ ...r, curvature: m.report })) } : {};
     case 'analysis':

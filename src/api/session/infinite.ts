@@ -18,7 +18,7 @@ import { infinitePlan, infiniteProblem, positionsAfter, type InfinitePlan, type 
 import { FunctionSpacePredictor } from '../../math/function-space';
 import { ntkRelativeDistance } from '../../math/kernel-distance';
 import { eigvalsSym } from '../../math/linalg';
-import { BatchSchedule, mean, perExampleLosses, type Targets } from '../../math/training';
+import { BatchSchedule, mean, metricFactors, perExampleLosses, stableLrOf, topEigenvalue, whitenKernel, type Targets } from '../../math/training';
 import type { DynamicsBackend, Evaluation } from '../../dynamics/backend';
 import type { Grid } from './grid';
 
@@ -72,6 +72,8 @@ export class InfiniteNetwork {
     private readonly testTargets: Targets,
     /** Eigenvalues of Theta (x) I_c on the probe examples, descending. */
     readonly spectrum: number[],
+    /** Theta on the n training examples (n x n). */
+    private readonly theta: { ntk: Float64Array; n: number },
   ) {}
 
   /** The session's infinite-width network, or the reason it has none. */
@@ -130,12 +132,24 @@ export class InfiniteNetwork {
     const eig = Array.from(eigvalsSym(probeTheta, m)).sort((a, b) => b - a);
     const spectrum = eig.flatMap((l) => Array<number>(c).fill(l)).slice(0, opts.topEigenvalues);
     const schedule = t.batchSize < d.n ? new BatchSchedule(d.n, t.batchSize, t.seed) : null;
-    const network = new InfiniteNetwork(predictor, schedule, probeTheta, m, c, split, spec.loss, { y: d.yTest, labels: d.labelsTest }, spectrum);
+    const network = new InfiniteNetwork(predictor, schedule, probeTheta, m, c, split, spec.loss, { y: d.yTest, labels: d.labelsTest }, spectrum, { ntk: kernels.ntk, n: d.n });
     return { network, reason: null };
   }
 
   get step(): number {
     return this.predictor.step;
+  }
+
+  /**
+   * GD's stability bound for this network, 2n / lambda_max of Theta (x) M_0, M_0 the loss's metric
+   * at h = 0 where it starts (the same for every example: I for mse, the softmax Hessian at
+   * uniform outputs for cross-entropy), so lambda_max = lambda_max(Theta) lambda_max(M_0).
+   * Computed when asked (a divergence message), not at creation: O(n^2) per power iteration.
+   */
+  stableLr(): number {
+    const identity = Float64Array.from({ length: this.c * this.c }, (_, i) => (i % (this.c + 1) === 0 ? 1 : 0));
+    const M0 = whitenKernel(identity, 1, this.c, metricFactors(this.loss, new Float64Array(this.c), 1, this.c));
+    return stableLrOf(topEigenvalue(this.theta.ntk, this.theta.n) * topEigenvalue(M0, this.c), this.theta.n);
   }
 
   /** Take k steps on the next k batches of the shared schedule. */

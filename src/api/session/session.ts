@@ -102,7 +102,8 @@ export class SessionImpl implements Session {
     readonly info: SessionInfo,
     groups: DifficultyGroups | null,
     private readonly grid: GridMaps | null,
-    private readonly infinite: InfiniteNetwork | null,
+    /** Null from the start without one, or from the event at which it diverged. */
+    private infinite: InfiniteNetwork | null,
   ) {
     const d = spec.data;
     const c = info.c;
@@ -171,11 +172,16 @@ export class SessionImpl implements Session {
     const lin = snap.linearized;
     this.checkLoss('actual', act.train.loss, step);
     if (lin) this.checkLoss('linearized', lin.train.loss, step);
+    let inf = this.infinite?.evaluations() ?? null;
+    let infiniteStopped: string | undefined;
+    if (inf && this.infiniteDiverged(inf.train.loss)) {
+      infiniteStopped = this.stopInfinite(step, inf.train.loss);
+      inf = null;
+    }
     const cf = opts.closedForm ? await this.backend.closedForm(step) : null;
     const kernelDue = opts.kernelEvery > 0 && this.events % opts.kernelEvery === 0;
     const probe = kernelDue ? await this.backend.probe(true) : null;
     const gridDue = opts.gridEvery > 0 && this.events % opts.gridEvery === 0;
-    const inf = this.infinite?.evaluations() ?? null;
     this.learned.actual!.record(step, act.train);
     if (lin) this.learned.linearized!.record(step, lin.train);
     const event: MetricEvent = {
@@ -196,6 +202,7 @@ export class SessionImpl implements Session {
       perExampleLoss: opts.perExampleLoss
         ? { actual: Float32Array.from(act.train.perExample), linearized: lin ? Float32Array.from(lin.train.perExample) : null }
         : null,
+      ...(infiniteStopped ? { infiniteStopped } : {}),
     };
     this.events++;
     this.emitted = step;
@@ -216,7 +223,31 @@ export class SessionImpl implements Session {
     }
   }
 
-  private readonly initialLoss: Partial<Record<ModelKind, number>> = {};
+  private readonly initialLoss: Partial<Record<ModelKind | 'infinite', number>> = {};
+
+  /** The same divergence rule for the infinite-width network's training loss. */
+  private infiniteDiverged(loss: number): boolean {
+    return lossDiverged(loss, (this.initialLoss.infinite ??= loss));
+  }
+
+  /**
+   * The infinite-width network has its own stability bound (Theta's, not the empirical NTK's),
+   * which can lie below the finite networks': a learning rate between the two diverges in
+   * function space alone. The session then goes on without it (a rate above Theta's bound is a
+   * legitimate experiment for the finite networks, e.g. the catapult regime), and says why in
+   * `info.infiniteReason` and in this event's `infiniteStopped`.
+   */
+  private stopInfinite(step: number, loss: number): string {
+    const initial = this.initialLoss.infinite!;
+    const grew = Number.isFinite(loss) ? `its training loss grew from ${initial.toPrecision(3)} to ${loss.toPrecision(3)}` : 'its training loss became non-finite';
+    const reason =
+      `it diverged at step ${step} (${grew}): learning rate ${this.spec.train!.lr} is above its stability bound ${this.infinite!.stableLr().toPrecision(3)}, ` +
+      `2n/lambda_max of the analytic NTK (the network's own at theta_0 is ${this.info.stableLr.toPrecision(3)})`;
+    this.infinite = null;
+    this.info.infinite = null;
+    this.info.infiniteReason = reason;
+    return reason;
+  }
 
   learningTimes(): { actual: Float64Array; linearized: Float64Array | null } {
     return { actual: this.learned.actual!.times(), linearized: this.learned.linearized?.times() ?? null };
