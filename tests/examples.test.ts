@@ -74,6 +74,8 @@ describe('examples run (reduced size)', () => {
         const res = await runConvergence(ctx, small, { imageSet: loadImageSetFromDisk });
         expect(res.rows.map((r) => r.width)).toEqual([8, 32]);
         for (const r of res.rows) expect(r.mean > 0 && Number.isFinite(r.mean)).toBe(true);
+        // Closer to Theta at 4x the width (the full example measures the 1/sqrt(width) law).
+        expect(res.rows[1].mean).toBeLessThan(res.rows[0].mean);
       } else {
         // The full-size spec validates as written.
         expect(() => validateSpec(raw, { imageSet: loadImageSetFromDisk })).not.toThrow();
@@ -89,8 +91,8 @@ describe('examples run (reduced size)', () => {
           const r = ref[k];
           expect(rel(e.actual.loss, r.actual.loss)).toBeLessThan(1e-4);
           expect(rel(e.linearized!.loss, r.linearized!.loss)).toBeLessThan(1e-4);
-          expect(rel(e.alignment!.ntk_centered, r.alignment!.ntk_centered)).toBeLessThan(1e-3);
-          expect(rel(e.spectrum!.effectiveRank, r.spectrum!.effectiveRank)).toBeLessThan(1e-3);
+          expect(rel(e.alignment!.ntk_centered, r.alignment!.ntk_centered)).toBeLessThan(1e-4);
+          expect(rel(e.spectrum!.effectiveRank, r.spectrum!.effectiveRank)).toBeLessThan(1e-4);
           expect(e.grid?.actual.length).toBe(r.grid?.actual.length);
         });
       }

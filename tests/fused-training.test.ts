@@ -246,14 +246,18 @@ describe('the general path is taken, and reported, where the fused kernels do no
   it('a width that does not fit workgroup memory', async () => {
     const ctx = await gpuContext();
     const live = ctx.liveTensors;
-    // 2 tiles of 16 rows x 300 floats = 38400 bytes: above lavapipe's 32768 (and the WebGPU default 16384).
-    const spec = makeSpec({ name: '', input: [3], hidden: [{ units: 300, act: 'relu' }], c: 2, loss: 'cross_entropy', n: 10, train: { optimizer: 'gd', lr: 0.1, alpha: 1 } }, 1);
+    // The smallest width whose 2 activation tiles of B = 16 rows (every variant's, fusedVariantFor)
+    // exceed this device's workgroup memory: 257 on lavapipe's 32768 bytes, 385 on a 49152-byte GPU.
+    const limit = ctx.limits.maxComputeWorkgroupStorageSize;
+    expect(fusedVariantFor(ctx).lr * fusedVariantFor(ctx).te).toBe(16);
+    const units = Math.floor(limit / (2 * 16 * 4)) + 1;
+    const spec = makeSpec({ name: '', input: [3], hidden: [{ units, act: 'relu' }], c: 2, loss: 'cross_entropy', n: 10, train: { optimizer: 'gd', lr: 0.1, alpha: 1 } }, 1);
     const plan = planOf(spec);
     const support = fusedMlpSupport(ctx, plan);
     expect(support.ok).toBe(false);
     const tr = new Trainer(ctx, spec, plan, true);
     expect(tr.path.kind).toBe('general');
-    expect(tr.path.reason).toMatch(/width 300 .*maxComputeWorkgroupStorageSize = 32768/);
+    expect(tr.path.reason).toMatch(new RegExp(`width ${units} .*maxComputeWorkgroupStorageSize = ${limit}$`));
     await tr.advance(2);
     const snap = await tr.snapshot();
     expect(Number.isFinite(snap.actual.train.loss)).toBe(true);

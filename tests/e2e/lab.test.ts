@@ -300,6 +300,8 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
     await page.click('[data-testid=pause]');
     await waitStatus(page, 'paused');
     const ntk = PRESETS[1];
+    // the preset's note shows its own blurb (the previous preset's is gone)
+    expect(await page.textContent('[data-testid=preset-note] p')).toBe(ntk.blurb);
     const csv = await exportCsv(page);
     const runs = rowsOk(csv, ['0 % random labels', '50 % random labels'], Math.ceil(ntk.doc.spec.train!.steps / ntk.doc.metrics!.events!));
     expect(runs.get('0 % random labels')![0]['align.ntk_centered']).not.toBeNull();

@@ -110,9 +110,8 @@ describe(`presets make their point (${FULL ? 'full size' : 'reduced size'}) on t
     const legend = await page.$$eval('[data-testid=plot-curvature_spectra] .legendtext', (ts) => ts.map((t) => t.textContent));
     expect(legend).toEqual(expect.arrayContaining(['exact', 'KFAC', 'EKFAC']));
     await page.screenshot({ path: resolve(OUT, `preset-ekfac-vs-kfac-curvature${FULL ? '-full' : ''}.png`) });
-    const blurb = PRESETS.find((p) => p.id === 'ekfac-vs-kfac')!.blurb;
-    expect(blurb).toMatch(/KFAC/);
-    if (FULL) expect(await page.textContent('[data-testid=preset-note]')).toContain(blurb);
+    // (at the reduced size the runs come from a link, not the preset button: no preset note)
+    if (FULL) expect(await page.textContent('[data-testid=preset-note] p')).toBe(PRESETS.find((p) => p.id === 'ekfac-vs-kfac')!.blurb);
     await page.context().close();
   }, 900_000);
 
