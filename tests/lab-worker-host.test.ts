@@ -241,8 +241,9 @@ describe('worker host', () => {
       const h = harness([first, second]);
       h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
       h.host.handle({ type: 'speed', stepsPerTick: 10 });
-      h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 100000 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadId: 1 });
-      await h.until(() => (h.lastStatus()?.step ?? 0) >= 40, 'steps');
+      // runs of a known length, so the replay (2 ms a step) takes a bounded ~0.3 s
+      h.host.handle({ type: 'load', runs: runRequests({ ...small({ steps: 60 }), compare: { param: 'alpha', values: [1, 100] } }), autoplay: true, loadId: 1 });
+      await h.until(() => h.lastStatus()?.status === 'done', 'first load done');
       h.host.handle({ type: 'simulateDeviceLoss' });
       if (when === 'during the replay') await h.until(() => second.sessions.some((s) => s.step > 0), 'replay started');
       h.host.handle({ type: 'load', runs: runRequests(small({ steps: 30, lr: 0.05 })), autoplay: true, loadId: 2 });
