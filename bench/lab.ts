@@ -4,8 +4,11 @@
  * run is done (or `--seconds` have passed), read from the step counter. This is the browser
  * target of issue 10 (the default experiment 5x faster than before the fused path).
  *
- *   npm run bench -- lab [--seconds 120] [--root DIR] [--runs 2]
+ *   npm run bench -- lab [--seconds 120] [--root DIR] [--runs 2] [--backend auto|webgpu|cpu]
  *
+ * `--backend` opens the lab with `?backend=` (default `auto`: the lab's own choice, which on a
+ * software adapter times both engines on the experiment and keeps the faster; `webgpu` forces the
+ * WGSL engine, as every run did before the choice existed).
  * `--root` builds and serves another checkout of the lab (e.g. the commit before the fused path,
  * extracted with `git archive`), so before and after are measured by the same script on the same
  * machine. Not part of the default suite list's timing-sensitive runs: Chromium shares the CPU
@@ -28,13 +31,15 @@ export async function benchLab(_ctx: GpuContext, args: string[]): Promise<string
   const root = resolve(argValue(args, '--root') ?? fileURLToPath(new URL('..', import.meta.url)));
   const seconds = argNumber(args, '--seconds', 120);
   const runs = argNumber(args, '--runs', 2);
+  const backend = argValue(args, '--backend') ?? 'auto';
+  if (!['auto', 'webgpu', 'cpu'].includes(backend)) throw new Error(`--backend: expected auto, webgpu or cpu, found ${backend}`);
   const out = resolve(fileURLToPath(new URL('..', import.meta.url)), 'test-results', 'bench-lab-dist');
   mkdirSync(out, { recursive: true });
   await build({ root, configFile: resolve(root, 'vite.config.ts'), logLevel: 'warn', build: { outDir: out, emptyOutDir: true } });
   const server = await preview({ root, configFile: resolve(root, 'vite.config.ts'), logLevel: 'warn', build: { outDir: out }, preview: { host: '127.0.0.1', port: 0, strictPort: false, open: false } });
-  const url = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}/`;
+  const url = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}/${backend === 'auto' ? '' : `?backend=${backend}`}`;
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  const lines: string[] = [`root: ${root}`];
+  const lines: string[] = [`root: ${root}; backend: ${backend}`];
   const rates: number[] = [];
   try {
     for (let r = 0; r < runs; r++) {
@@ -71,6 +76,6 @@ export async function benchLab(_ctx: GpuContext, args: string[]): Promise<string
     await browser.close();
     await new Promise<void>((res) => server.httpServer.close(() => res()));
   }
-  lines.push(`summary: default experiment in Chromium (SwiftShader): ${median(rates).toFixed(1)} steps/s (median of ${runs})`);
+  lines.push(`summary: default experiment in Chromium (SwiftShader), backend ${backend}: ${median(rates).toFixed(1)} steps/s (median of ${runs})`);
   return lines;
 }
