@@ -336,6 +336,25 @@ describe('worker host: loads and backends', () => {
     expect(stoppedAt).toBeLessThan(100);
   });
 
+  it('a device lost while the runs were on the CPU is reopened for the next timing', async () => {
+    const first = fakeBackend({ software: true, stepMs: 4 });
+    const second = fakeBackend({ software: true, stepMs: 4 });
+    const h = harness([first, second]);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: false, loadId: 1 });
+    await h.until(() => h.lastStatus()?.loadId === 1 && h.lastStatus()?.status === 'paused', 'loaded');
+    expect(h.of('backend').at(-1)!.decision.kind).toBe('cpu');
+    first.loseDevice();
+    await new Promise((r) => setTimeout(r, 10));
+    // a new size: timed again, on the reopened device
+    const bigger = { ...small({ steps: 100000 }), spec: { ...small().spec, data: { dataset: 'disk', n: 30, n_test: 10, seed: 0 } } } as LabDoc;
+    h.host.handle({ type: 'load', runs: runRequests(bigger), autoplay: false, loadId: 2 });
+    await h.until(() => h.lastStatus()?.loadId === 2 && h.lastStatus()?.status === 'paused', 'loaded again');
+    expect(h.of('choosing')).toHaveLength(2);
+    expect(second.sessions).toHaveLength(1);
+    expect(h.of('backend').at(-1)!.decision).toMatchObject({ kind: 'cpu', gpuAdapter: 'fake adapter', reason: expect.stringMatching(/^the CPU is faster here/) });
+  });
+
   it('picks WebGPU when it is the faster, and a hardware adapter without timing', async () => {
     const slowCpu = fakeBackend({ kind: 'cpu', stepMs: 4 });
     const h = harness([fakeBackend({ software: true })], slowCpu);

@@ -300,6 +300,9 @@ export class WorkerHost {
    */
   private async choose(runs: { spec: ResolvedSpec; options: LabSessionOptions }[], loadId: number): Promise<void> {
     if (!this.cpu) return;
+    // A device that was lost while nobody ran on it was forgotten (attach): reopen it here, or the
+    // decision would say that WebGPU is not available.
+    if (this.mode !== 'cpu') await this.ensureGpu();
     const { decision, timing } = initialDecision(this.mode, this.gpuState(), this.cpu.adapter);
     if (!timing || !this.gpu || runs.length === 0) {
       if (decision.kind !== this.decision?.kind || decision.reason !== this.decision?.reason) this.setDecision(decision);
