@@ -325,7 +325,8 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
   }, 420_000);
 
   it('a setting changed while playing restarts the runs (debounced) and keeps playing', async () => {
-    await fresh(page, linkTo(url, tiny({ steps: 4000 })));
+    // long enough to be running still when checked: the CPU engine trains TINY at thousands of steps/s
+    await fresh(page, linkTo(url, tiny({ steps: 100000 })));
     await page.click('[data-testid=play]');
     await page.waitForFunction(() => Number(document.querySelector('[data-testid=step-count]')?.textContent) >= 20, null, { timeout: 60_000 });
     const before = await state<number>(page, 's.loadId');
@@ -429,7 +430,7 @@ describe('the lab in Chromium with WebGPU on a software adapter', () => {
     expect(await page.textContent('[data-param=classes] output')).toBe('10');
     expect(await page.textContent('[data-testid=model-summary]')).toMatch(/dense 10$|dense 10 ·/);
     // empty states say what is going on: the disk is 2-D; curvature needs a pause
-    await fresh(page, linkTo(url, tiny({ steps: 3000 })));
+    await fresh(page, linkTo(url, tiny({ steps: 100000 })));
     expect(await page.textContent('[data-testid=card-decision]')).not.toMatch(/2-D datasets only/);
     await page.click('[data-testid=play]');
     await waitStatus(page, 'running');
