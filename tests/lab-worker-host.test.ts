@@ -12,7 +12,7 @@ import { expandRuns } from '../src/lab/doc/compare';
 import { runRequests } from '../src/lab/store';
 import { withDataset } from '../src/lab/params';
 import { decodeImageSet, IMAGE_SETS } from '../src/data/images';
-import { measureRate } from '../src/lab/backend-choice';
+import { measureRate, TIMING_BUDGET_MS, WARMUP_LIMIT_MS } from '../src/lab/backend-choice';
 import { validateSpec } from '../src/api/validate';
 
 function event(step: number): MetricEvent {
@@ -59,7 +59,7 @@ class FakeSession implements Session {
   }
 }
 
-function fakeBackend(o: { divergeLr?: number; kind?: 'webgpu' | 'cpu'; software?: boolean; stepMs?: number } = {}) {
+function fakeBackend(o: { divergeLr?: number; kind?: 'webgpu' | 'cpu'; software?: boolean; stepMs?: number; createMs?: number } = {}) {
   let lose: (reason: string) => void = () => {};
   const sessions: FakeSession[] = [];
   const backend: LabBackend & { sessions: FakeSession[] } = {
@@ -68,6 +68,7 @@ function fakeBackend(o: { divergeLr?: number; kind?: 'webgpu' | 'cpu'; software?
     software: o.software ?? false,
     sessions,
     async createSession(spec, opts) {
+      if (o.createMs) await new Promise((r) => setTimeout(r, o.createMs));
       const s = new FakeSession(spec, opts, spec.train!.lr === o.divergeLr ? 7 : null, o.stepMs ?? 0);
       sessions.push(s);
       return s;
@@ -334,6 +335,19 @@ describe('worker host: loads and backends', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(session.step).toBe(stoppedAt);
     expect(stoppedAt).toBeLessThan(100);
+  });
+
+  it('a software WebGPU that needs longer than the warm-up limit to set up loses, and the header says so', async () => {
+    const slowSetup = fakeBackend({ software: true, createMs: WARMUP_LIMIT_MS + 2 * TIMING_BUDGET_MS + 500 });
+    const h = harness([slowSetup]);
+    h.host.handle({ type: 'init', backend: 'auto', baseUrl: '/' });
+    h.host.handle({ type: 'load', runs: runRequests(small({ steps: 100000 })), autoplay: false, loadId: 1 });
+    await h.until(() => h.lastStatus()?.loadId === 1 && h.lastStatus()?.status === 'paused', 'loaded');
+    const d = h.of('backend').at(-1)!.decision;
+    expect(d).toMatchObject({ kind: 'cpu', rates: { webgpu: null } });
+    expect(d.reason).toMatch(/^the CPU is faster here: CPU \S+ vs WebGPU n\/a steps\/s on this experiment \(WebGPU needed more than 2\.5 s to set it up\); fake adapter is a software adapter$/);
+    // the abandoned timing frees its session once it exists
+    await h.until(() => slowSetup.sessions.length === 1 && slowSetup.sessions[0].disposed, 'abandoned timing freed', 5000);
   });
 
   it('a device lost while the runs were on the CPU is reopened for the next timing', async () => {

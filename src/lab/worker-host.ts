@@ -337,7 +337,7 @@ export class WorkerHost {
       if (measured) rates.webgpu = measured.stepsPerSecond;
       else {
         stop.abort();
-        note = `WebGPU needed more than ${(WARMUP_LIMIT_MS / 1000).toFixed(0)} s to set it up`;
+        note = `WebGPU needed more than ${WARMUP_LIMIT_MS / 1000} s to set it up`;
       }
     } catch (e) {
       note = `WebGPU failed on it: ${errorMessage(e)}`;
