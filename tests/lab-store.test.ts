@@ -381,6 +381,10 @@ describe('figures and exports', () => {
     expect(FIGURE_BY_ID.curvature_err.empty({ ...s, status: 'running' })).toMatch(/Pause/);
     expect(FIGURE_BY_ID.curvature_err.empty({ ...s, status: 'paused' })).toMatch(/Press “Measure curvature”/);
     expect(FIGURE_BY_ID.race.empty(s)).toMatch(/Compare optimizers/);
+    // runs with points but no probe: "not yet" while they go on, the error once they stopped
+    const withPoints = { ...s, runs: [{ ...run0(), series: appendEvents(emptySeries(), [event(0)]) }] };
+    expect(FIGURE_BY_ID.alignment.empty({ ...withPoints, status: 'running' })).toMatch(/No kernel probe yet/);
+    expect(FIGURE_BY_ID.alignment.empty({ ...withPoints, status: 'error' })).toMatch(/stopped with an error/);
   });
 
   it('exports the run as JSON and CSV, and imports its document back', () => {

@@ -412,7 +412,8 @@ const gap: FigureDef = {
 const kernelEmpty = (s: LabState) => {
   const a = activity(s);
   if (a === 'loading' || a === 'starting') return 'Computing the kernel at θ₀…';
-  if (s.runs.length && s.runs.every((r) => r.series.length > 0)) return 'No kernel probe yet (probes run every few metric events).';
+  // A run that stopped before its first probe will not probe: say why, not "yet".
+  if (a !== 'error' && s.runs.length && s.runs.every((r) => r.series.length > 0)) return 'No kernel probe yet (probes run every few metric events).';
   return trainingEmpty(s);
 };
 
