@@ -382,7 +382,7 @@ describe('figures and exports', () => {
     expect(FIGURE_BY_ID.curvature_err.empty({ ...s, status: 'paused' })).toMatch(/Press “Measure curvature”/);
     expect(FIGURE_BY_ID.race.empty(s)).toMatch(/Compare optimizers/);
     // runs with points but no probe: "not yet" while they go on, the error once they stopped
-    const withPoints = { ...s, runs: [{ ...run0(), series: appendEvents(emptySeries(), [event(0)]) }] };
+    const withPoints = { ...s, runs: [{ ...run0(), series: appendEvents(emptySeries(), [event(0, false)]) }] };
     expect(FIGURE_BY_ID.alignment.empty({ ...withPoints, status: 'running' })).toMatch(/No kernel probe yet/);
     expect(FIGURE_BY_ID.alignment.empty({ ...withPoints, status: 'error' })).toMatch(/stopped with an error/);
   });
