@@ -5,6 +5,7 @@
  */
 import { planModel, numel, type ModelPlan } from '../model/layout';
 import { SpecError } from '../experiment/errors';
+import { isObject } from '../util/guards';
 import { RESULT_KEYS } from '../experiment/keys';
 import { initParams } from '../model/init';
 import { generateDataset } from '../data/datasets';
@@ -31,8 +32,6 @@ export const HARD_LIMITS = {
   params: 1 << 26,
   steps: 10_000_000,
 };
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';

@@ -16,12 +16,14 @@
  */
 import type { GpuContext } from '../gpu/context';
 import { SpecError } from '../experiment/errors';
+import { isObject } from '../util/guards';
 import { planModel } from '../model/layout';
 import { validateSpec, type ValidateOptions } from '../api/validate';
 import { runExperiment } from '../api/runner';
 import { infinitePlan } from '../model/infinite-plan';
 import { infiniteKernels } from '../geometry/infinite-kernels';
 import { ntkRelativeDistance } from '../math/kernel-distance';
+import { logLogSlope } from '../math/fit';
 
 export interface ConvergenceFile {
   name: string;
@@ -49,8 +51,6 @@ export interface ConvergenceResult {
   /** Least-squares slope of log(mean distance) against log(width) (-0.5 expected). */
   slope: number;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Check a convergence file; errors name the field. */
 export function validateConvergence(raw: unknown): ConvergenceFile {
@@ -124,22 +124,7 @@ export async function runConvergence(ctx: GpuContext, file: ConvergenceFile, opt
     rows.push(row);
     opts.onRow?.(row);
   }
-  return { name: file.name, n, c, rows, slope: logLogSlope(rows) };
-}
-
-function logLogSlope(rows: ConvergenceRow[]): number {
-  if (rows.length < 2) return NaN;
-  const xs = rows.map((r) => Math.log(r.width));
-  const ys = rows.map((r) => Math.log(r.mean));
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  let sxy = 0;
-  let sxx = 0;
-  xs.forEach((x, i) => {
-    sxy += (x - mx) * (ys[i] - my);
-    sxx += (x - mx) ** 2;
-  });
-  return sxy / sxx;
+  return { name: file.name, n, c, rows, slope: logLogSlope(rows.map((r) => r.width), rows.map((r) => r.mean)) ?? NaN };
 }
 
 /** A markdown table of the result (as in the README). */

@@ -8,11 +8,10 @@ import { SpecError } from '../experiment/errors';
 import { expandRuns } from './doc/compare';
 import { parseSpecText } from '../api/validate';
 import { checkDoc } from './doc/check';
-import { type LabDoc } from './doc/document';
 import type { RunState } from './store';
 import { COLUMNS, emptySeries, seriesToCsv, type Column, type Series } from './series';
-import { ALIGNMENT_DEFS } from './doc/document';
-import { isObject } from './doc/document';
+import { ALIGNMENT_DEFS, type LabDoc } from './doc/document';
+import { isObject } from '../util/guards';
 
 export const RUN_FORMAT = 'tangent-lab-run';
 

@@ -20,6 +20,7 @@ import type { ExperimentSpec, ResolvedSpec } from '../experiment/types';
 import { validateSpec } from '../api/validate';
 import { isImageData, resolveImageSpec, checkImageData, IMAGE_SETS, type ImageSet } from '../data/images';
 import { splitClasses } from '../math/training';
+import { dot } from '../math/linalg';
 import { checkLabLimits, errorMessage } from './doc/check';
 import type { BackendDecision, BackendKind, BackendMode, FromWorker, ImageSamples, LabSessionOptions, RunFacts, RunRequest, RunStatus, StaticAnalysis, ToWorker } from './protocol';
 import { errorCode, SpecError } from '../experiment/errors';
@@ -83,12 +84,6 @@ function yieldNow(): Promise<void> {
     };
     ch.port2.postMessage(0);
   });
-}
-
-function norm(v: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-  return Math.sqrt(s);
 }
 
 /** Up to `perClass` training images of each class (image data only), for the data card. */
@@ -414,7 +409,7 @@ export class WorkerHost {
       }
       try {
         run.session = await backend.createSession(run.spec, run.req.options);
-        const facts: RunFacts = { theta0Norm: norm(run.spec.theta), samples: imageSamples(run.spec) };
+        const facts: RunFacts = { theta0Norm: Math.sqrt(dot(run.spec.theta, run.spec.theta)), samples: imageSamples(run.spec) };
         this.env.post({ type: 'info', loadId, runId: run.req.id, info: run.session.info, facts });
         const first = await run.session.snapshot();
         this.env.post({ type: 'metrics', loadId, runId: run.req.id, events: [first] });

@@ -7,11 +7,11 @@ import { validateSpec } from '../../api/validate';
 import { SpecError } from '../../experiment/errors';
 import { checkImageData, isImageData, placeholderImageSpec } from '../../data/images';
 import type { ExperimentSpec, ResolvedSpec } from '../../experiment/types';
+import { isObject } from '../../util/guards';
 import {
   ALIGNMENT_DEFS,
   COMPARE_PARAMS,
   DEFAULT_SPEC,
-  isObject,
   LAB_LIMITS,
   UI_OPTIMIZERS,
   type AlignmentDef,

@@ -2,7 +2,7 @@
 import { DATASETS } from '../../data/datasets';
 import { IMAGE_SETS, isImageData } from '../../data/images';
 import type { ExperimentSpec, LossKind } from '../../experiment/types';
-import { isObject } from './document';
+import { isObject } from '../../util/guards';
 
 export type DataSource = { kind: 'toy'; name: string } | { kind: 'image'; name: string } | { kind: 'explicit' };
 

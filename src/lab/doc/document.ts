@@ -81,4 +81,3 @@ export const DEFAULT_SPEC: ExperimentSpec = {
 
 export const DEFAULT_DOC: LabDoc = { v: 1, spec: DEFAULT_SPEC, compare: null, view: { alignment: 'ntk_centered' } };
 
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

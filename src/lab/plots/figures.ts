@@ -15,6 +15,7 @@ import type { Column, Series } from '../series';
 import { lastValue, lastStep, MODELS } from '../series';
 import { dataFacts } from '../doc/data-facts';
 import { type AlignmentDef } from '../doc/document';
+import { logLogSlope } from '../../math/fit';
 
 export type Theme = 'light' | 'dark';
 export type Trace = Record<string, unknown>;
@@ -591,21 +592,6 @@ function infiniteEmpty(s: LabState): string {
   const note = infiniteNote(s);
   if (note && s.runs.length && s.runs.every((r) => r.info && !r.info.infinite)) return note;
   return kernelEmpty(s);
-}
-
-/** Least-squares slope of log y against log x over the positive pairs (null with fewer than two). */
-export function logLogSlope(x: number[], y: number[]): number | null {
-  const pts = x.flatMap((v, i) => (v > 0 && y[i] > 0 && Number.isFinite(v) && Number.isFinite(y[i]) ? [[Math.log(v), Math.log(y[i])]] : []));
-  if (pts.length < 2) return null;
-  const mx = pts.reduce((a, p) => a + p[0], 0) / pts.length;
-  const my = pts.reduce((a, p) => a + p[1], 0) / pts.length;
-  let sxx = 0;
-  let sxy = 0;
-  for (const [a, b] of pts) {
-    sxx += (a - mx) ** 2;
-    sxy += (a - mx) * (b - my);
-  }
-  return sxx > 0 ? sxy / sxx : null;
 }
 
 /** First and last measured value of a column, with the step of the last. */
